@@ -1,0 +1,204 @@
+//! The webhook's answer → the stanzas sent back: reply building from the JSON object, the
+//! status table, and the guards (foreign `from`, loops, exactly one answer to an iq).
+
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use serde_json::{Map, Value};
+
+use super::error::StanzaError;
+use super::xml::{parse_stanza, set_attr, XmlError};
+use super::{is_on_domain, Inbound, Kind, COMPONENT_NS};
+
+/// What came of one webhook call, stripped of everything HTTP-specific.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Response {
+        status: u16,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    },
+    /// No connection could be made, or it broke before a response.
+    ConnectionFailed,
+    /// No full response within the configured timeout.
+    TimedOut,
+    /// The response body was larger than the configured limit.
+    ResponseTooLarge,
+}
+
+/// Why a 200 JSON response could not be turned into a stanza.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReplyError {
+    #[error("webhook reply is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("webhook reply is JSON but not an object")]
+    NotAnObject,
+    #[error("webhook reply field '{0}' must be a string or a number")]
+    BadField(&'static str),
+    #[error("webhook reply field 'kind' is '{0}' (expected message, presence or iq)")]
+    UnknownKind(String),
+    #[error("webhook reply field 'stanza' is not one well-formed stanza: {0}")]
+    BadStanza(#[from] XmlError),
+    #[error("webhook reply is addressed to '{0}', which is not a valid JID")]
+    BadAddress(String),
+    #[error("webhook reply is from '{from}', which is not on {domain}: not sent")]
+    ForeignFrom { from: String, domain: String },
+    #[error("webhook response is larger than max_response_size")]
+    TooLarge,
+}
+
+/// The stanzas to send for one webhook outcome, and why a fallback error was chosen.
+#[derive(Debug, Default, PartialEq)]
+pub struct Answer {
+    pub stanzas: Vec<Element>,
+    /// Set when the webhook misbehaved: the daemon logs it as a warning.
+    pub problem: Option<ReplyError>,
+}
+
+impl Answer {
+    fn error(inbound: &Inbound, error: StanzaError) -> Answer {
+        Answer { stanzas: error.reply_to(inbound).into_iter().collect(), problem: None }
+    }
+}
+
+/// Builds the answer to `inbound` from the webhook's outcome, for component `domain`.
+pub fn answer(inbound: &Inbound, outcome: &WebhookOutcome, domain: &str) -> Answer {
+    if !inbound.may_be_answered() {
+        return Answer::default();
+    }
+    let mut answer = match outcome {
+        WebhookOutcome::Response { status: 200, content_type, body }
+            if is_json_media_type(content_type.as_deref()) =>
+        {
+            match reply_from_json(inbound, body, domain) {
+                Ok(stanza) => Answer { stanzas: vec![stanza], problem: None },
+                Err(problem @ ReplyError::ForeignFrom { .. }) => Answer {
+                    problem: Some(problem),
+                    ..Answer::error(inbound, StanzaError::NOT_ALLOWED)
+                },
+                Err(problem) => Answer {
+                    problem: Some(problem),
+                    ..Answer::error(inbound, StanzaError::INTERNAL_SERVER_ERROR)
+                },
+            }
+        }
+        WebhookOutcome::Response { status, .. } if (200..300).contains(status) => Answer::default(),
+        WebhookOutcome::Response { status, .. } => {
+            Answer::error(inbound, StanzaError::for_status(*status))
+        }
+        WebhookOutcome::ConnectionFailed => Answer::error(inbound, StanzaError::CONNECTION_FAILURE),
+        WebhookOutcome::TimedOut => Answer::error(inbound, StanzaError::GATEWAY_TIMEOUT),
+        WebhookOutcome::ResponseTooLarge => Answer {
+            problem: Some(ReplyError::TooLarge),
+            ..Answer::error(inbound, StanzaError::INTERNAL_SERVER_ERROR)
+        },
+    };
+    if inbound.is_iq_request() && !answer.stanzas.iter().any(|s| answers_iq(s, inbound)) {
+        answer.stanzas.push(empty_iq_result(inbound));
+    }
+    answer
+}
+
+/// `application/json`, with any parameters (`; charset=utf-8`) and in any case; also the
+/// structured suffix `application/…+json`.
+pub fn is_json_media_type(content_type: Option<&str>) -> bool {
+    let Some(value) = content_type else { return false };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// An empty `result` to an iq get/set.
+pub fn empty_iq_result(inbound: &Inbound) -> Element {
+    let mut iq = Element::bare("iq", COMPONENT_NS);
+    set_attr(&mut iq, xml_ncname!("type"), "result");
+    set_attr(&mut iq, xml_ncname!("from"), inbound.to());
+    set_attr(&mut iq, xml_ncname!("to"), inbound.from());
+    if let Some(id) = inbound.id() {
+        set_attr(&mut iq, xml_ncname!("id"), id);
+    }
+    iq
+}
+
+fn answers_iq(stanza: &Element, inbound: &Inbound) -> bool {
+    stanza.name() == "iq"
+        && matches!(stanza.attr("type"), Some("result" | "error"))
+        && stanza.attr("id") == inbound.id()
+}
+
+/// Builds the reply stanza from a 200 JSON body (CONTRACT.md, "Building the reply").
+pub fn reply_from_json(inbound: &Inbound, body: &[u8], domain: &str) -> Result<Element, ReplyError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ReplyError::InvalidJson(e.to_string()))?;
+    let Value::Object(fields) = value else { return Err(ReplyError::NotAnObject) };
+    let mut stanza = match text(&fields, "stanza")? {
+        Some(raw) => parse_stanza(&raw)?,
+        None => stanza_from_fields(inbound, &fields)?,
+    };
+    if stanza.attr("to").is_none() {
+        set_attr(&mut stanza, xml_ncname!("to"), inbound.from());
+    }
+    if stanza.attr("from").is_none() {
+        set_attr(&mut stanza, xml_ncname!("from"), inbound.to());
+    }
+    let to = stanza.attr("to").unwrap_or_default();
+    if jid::Jid::new(to).is_err() {
+        return Err(ReplyError::BadAddress(to.to_string()));
+    }
+    let from = stanza.attr("from").unwrap_or_default();
+    if !is_on_domain(from, domain) {
+        return Err(ReplyError::ForeignFrom { from: from.to_string(), domain: domain.to_string() });
+    }
+    Ok(stanza)
+}
+
+/// The reply described by `kind`, `to`, `from`, `type`, `id` and `body`; `to` and `from`
+/// are filled in by the caller when missing.
+fn stanza_from_fields(inbound: &Inbound, fields: &Map<String, Value>) -> Result<Element, ReplyError> {
+    let kind = match text(fields, "kind")? {
+        None if inbound.kind() == Kind::Iq => Kind::Iq,
+        None => Kind::Message,
+        Some(name) => Kind::of(&name).ok_or(ReplyError::UnknownKind(name))?,
+    };
+    let mut stanza = Element::bare(kind.as_str(), COMPONENT_NS);
+    for (field, attr) in [("to", xml_ncname!("to")), ("from", xml_ncname!("from"))] {
+        if let Some(value) = text(fields, field)? {
+            set_attr(&mut stanza, attr, &value);
+        }
+    }
+    let stanza_type = match (text(fields, "type")?, kind) {
+        (Some(value), _) => Some(value),
+        (None, Kind::Message) => Some("chat".to_string()),
+        (None, Kind::Iq) => Some("result".to_string()),
+        (None, Kind::Presence) => None,
+    };
+    if let Some(value) = stanza_type {
+        set_attr(&mut stanza, xml_ncname!("type"), &value);
+    }
+    let id = match (text(fields, "id")?, kind) {
+        (Some(value), _) => Some(value),
+        (None, Kind::Iq) => inbound.id().map(str::to_string),
+        (None, _) => None,
+    };
+    if let Some(value) = id {
+        set_attr(&mut stanza, xml_ncname!("id"), &value);
+    }
+    if let (Some(body), Kind::Message) = (text(fields, "body")?, kind) {
+        stanza.append_child(Element::builder("body", COMPONENT_NS).append(body).build());
+    }
+    Ok(stanza)
+}
+
+/// A field as text: strings as they are, numbers and booleans written out, null as absent.
+fn text(fields: &Map<String, Value>, name: &'static str) -> Result<Option<String>, ReplyError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.clone())),
+        Some(Value::Number(value)) => Ok(Some(value.to_string())),
+        Some(Value::Bool(value)) => Ok(Some(value.to_string())),
+        Some(_) => Err(ReplyError::BadField(name)),
+    }
+}
+
+#[cfg(test)]
+#[path = "reply_tests.rs"]
+mod tests;

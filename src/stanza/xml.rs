@@ -1,0 +1,202 @@
+//! Stanza XML text ⇄ `minidom::Element`: parsing one stanza from a webhook, and writing a
+//! received stanza back out exactly as it came (every attribute, child and extension).
+
+use minidom::rxml::{Namespace, NcNameStr};
+use minidom::{Element, Node};
+
+/// The default namespace of an XEP-0114 stream; stanzas on it carry no `xmlns`.
+pub const COMPONENT_NS: &str = "jabber:component:accept";
+/// What clients and servers write on their own streams; a webhook may copy it.
+const CLIENT_NS: &str = "jabber:client";
+const SERVER_NS: &str = "jabber:server";
+
+/// Why a piece of XML text is not one usable stanza.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum XmlError {
+    #[error("not well-formed XML: {0}")]
+    Malformed(String),
+    #[error("more than one element, or text after the stanza")]
+    TrailingContent,
+    #[error("<{0}> is not a stanza (expected message, presence or iq)")]
+    NotAStanza(String),
+}
+
+/// Parses one stanza. Without an `xmlns` it is in the component namespace; `jabber:client`
+/// and `jabber:server` are moved to it, so a webhook can echo what it was sent.
+/// DTDs, entity declarations and processing instructions are refused by the parser.
+pub fn parse_stanza(text: &str) -> Result<Element, XmlError> {
+    let mut rest = text.trim().as_bytes();
+    let element =
+        Element::from_reader_with_prefixes(&mut rest, Some(COMPONENT_NS.to_string()))
+            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+    if !rest.iter().all(u8::is_ascii_whitespace) {
+        return Err(XmlError::TrailingContent);
+    }
+    let element = into_component_namespace(element);
+    if !element.has_ns(COMPONENT_NS) || !matches!(element.name(), "message" | "presence" | "iq") {
+        return Err(XmlError::NotAStanza(element.name().to_string()));
+    }
+    Ok(element)
+}
+
+/// Sets an unqualified attribute (`to`, `from`, `type`, `id`, ...).
+pub fn set_attr(element: &mut Element, name: &'static NcNameStr, value: &str) {
+    element.set_attr(Namespace::NONE, name.to_owned(), value);
+}
+
+/// Rebuilds an element (and its descendants) that is in `jabber:client` or `jabber:server`
+/// in the component namespace; anything else is returned untouched.
+fn into_component_namespace(mut element: Element) -> Element {
+    if !(element.has_ns(CLIENT_NS) || element.has_ns(SERVER_NS)) {
+        return element;
+    }
+    let nodes = element.take_nodes();
+    let mut rebuilt = Element::bare(element.name(), COMPONENT_NS);
+    *rebuilt.attrs_mut() = element.attrs().clone();
+    for node in nodes {
+        match node {
+            Node::Element(child) => {
+                rebuilt.append_child(into_component_namespace(child));
+            }
+            Node::Text(text) => rebuilt.append_text_node(text),
+        }
+    }
+    rebuilt
+}
+
+/// Writes a stanza as XML text, the way the XMPP server sent it: the root and its children in
+/// the stream's namespace carry no `xmlns`, extensions keep theirs, `xml:lang` stays.
+pub fn write_stanza(element: &Element) -> String {
+    let mut out = String::with_capacity(256);
+    write_element(element, COMPONENT_NS, &mut out);
+    out
+}
+
+fn write_element(element: &Element, parent_ns: &str, out: &mut String) {
+    let ns = element.ns();
+    out.push('<');
+    out.push_str(element.name());
+    if ns != parent_ns {
+        out.push_str(" xmlns='");
+        escape_into(&ns, out);
+        out.push('\'');
+    }
+    let mut prefixes = 0;
+    for ((attr_ns, name), value) in element.attrs().iter() {
+        out.push(' ');
+        if *attr_ns == Namespace::XML {
+            out.push_str("xml:");
+        } else if *attr_ns != Namespace::NONE {
+            // Rare: a namespaced attribute on an extension. Declare a prefix for it.
+            prefixes += 1;
+            out.push_str(&format!("xmlns:a{prefixes}='"));
+            escape_into(attr_ns.as_str(), out);
+            out.push_str(&format!("' a{prefixes}:"));
+        }
+        out.push_str(name.as_str());
+        out.push_str("='");
+        escape_into(value, out);
+        out.push('\'');
+    }
+    let mut nodes = element.nodes().peekable();
+    if nodes.peek().is_none() {
+        out.push_str("/>");
+        return;
+    }
+    out.push('>');
+    for node in nodes {
+        match node {
+            Node::Element(child) => write_element(child, &ns, out),
+            Node::Text(text) => escape_into(text, out),
+        }
+    }
+    out.push_str("</");
+    out.push_str(element.name());
+    out.push('>');
+}
+
+fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            '\r' => out.push_str("&#13;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stanza_is_written_back_as_received() {
+        let text = "<message to='echo@bot.example.com' from='a@example.com/r' type='chat' \
+                    id='m1' xml:lang='en'><body>hi</body>\
+                    <x xmlns='urn:example:x' a='1'><y/>text</x></message>";
+        let element = parse_stanza(text).expect("valid stanza");
+        let written = write_stanza(&element);
+        assert_eq!(parse_stanza(&written), Ok(element));
+        assert!(written.starts_with("<message "));
+        assert!(written.contains("xml:lang='en'"));
+        assert!(written.contains("<body>hi</body>"));
+        assert!(written.contains("<x xmlns='urn:example:x' a='1'><y/>text</x>"));
+        assert!(!written.contains("jabber:component:accept"));
+    }
+
+    #[test]
+    fn special_characters_are_escaped() {
+        let element = parse_stanza("<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>")
+            .expect("valid stanza");
+        assert_eq!(
+            write_stanza(&element),
+            "<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>"
+        );
+    }
+
+    #[test]
+    fn client_namespace_is_moved_to_the_component_namespace() {
+        let element =
+            parse_stanza("<message xmlns='jabber:client' to='a@b'><body>x</body></message>")
+                .expect("valid stanza");
+        assert!(element.has_ns(COMPONENT_NS));
+        assert!(element.has_child("body", COMPONENT_NS));
+        assert_eq!(write_stanza(&element), "<message to='a@b'><body>x</body></message>");
+    }
+
+    #[test]
+    fn two_stanzas_are_refused() {
+        assert_eq!(parse_stanza("<message/><message/>"), Err(XmlError::TrailingContent));
+        assert_eq!(parse_stanza("<message/>text"), Err(XmlError::TrailingContent));
+    }
+
+    #[test]
+    fn malformed_xml_is_refused() {
+        assert!(matches!(parse_stanza("<message>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse_stanza("not xml"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse_stanza(""), Err(XmlError::Malformed(_))));
+    }
+
+    #[test]
+    fn dtds_and_entity_declarations_are_refused() {
+        let text = "<!DOCTYPE m [<!ENTITY x 'boom'>]><message><body>&x;</body></message>";
+        assert!(matches!(parse_stanza(text), Err(XmlError::Malformed(_))));
+        assert!(matches!(
+            parse_stanza("<message><body>&x;</body></message>"),
+            Err(XmlError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn only_message_presence_and_iq_are_stanzas() {
+        assert_eq!(parse_stanza("<body/>"), Err(XmlError::NotAStanza("body".into())));
+        assert!(matches!(
+            parse_stanza("<message xmlns='urn:other'/>"),
+            Err(XmlError::NotAStanza(_))
+        ));
+    }
+}
