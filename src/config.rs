@@ -1,0 +1,225 @@
+//! The TOML configuration: raw serde structs (with Prosody's option names as aliases) are
+//! checked once into a ready-to-use [`Config`]; every error names the file and the key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::stanza::Kind;
+
+/// A configuration that cannot be used, with the file it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+/// A shared secret; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    #[serde(rename = "component")]
+    pub components: Vec<ComponentConfig>,
+}
+
+/// One component domain: its server connection and its webhook.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentConfig {
+    pub domain: String,
+    /// Where the XMPP server's component listener is (`[server]`).
+    pub server_host: String,
+    pub server_port: u16,
+    pub secret: Secret,
+    #[serde(serialize_with = "url_text")]
+    pub post_url: reqwest::Url,
+    pub stanzas: Vec<Kind>,
+    #[serde(serialize_with = "seconds")]
+    pub timeout: Duration,
+    #[serde(serialize_with = "seconds")]
+    pub keepalive: Duration,
+    pub max_in_flight: usize,
+    pub max_response_size: usize,
+    #[serde(serialize_with = "seconds")]
+    pub reconnect_delay: Duration,
+    #[serde(serialize_with = "seconds")]
+    pub reconnect_max_delay: Duration,
+}
+
+fn url_text<S: Serializer>(value: &reqwest::Url, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(value.as_str())
+}
+
+fn seconds<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(value.as_secs_f64())
+}
+
+pub const DEFAULT_PORT: u16 = 5347;
+pub const DEFAULT_TIMEOUT: f64 = 10.0;
+pub const DEFAULT_KEEPALIVE: f64 = 60.0;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 1024 * 1024;
+pub const DEFAULT_RECONNECT_DELAY: f64 = 0.5;
+pub const DEFAULT_RECONNECT_MAX_DELAY: f64 = 30.0;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    component: Vec<RawComponent>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    host: Option<String>,
+    port: Option<u16>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    domain: Option<String>,
+    #[serde(alias = "component_secret")]
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    #[serde(alias = "component_post_url")]
+    post_url: Option<String>,
+    #[serde(alias = "component_post_stanzas", alias = "post_stanza_types")]
+    stanzas: Option<Vec<Kind>>,
+    timeout: Option<f64>,
+    keepalive: Option<f64>,
+    max_in_flight: Option<usize>,
+    max_response_size: Option<usize>,
+    reconnect_delay: Option<f64>,
+    reconnect_max_delay: Option<f64>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let error = |message: String| ConfigError { file: path.to_path_buf(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+        Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(error)
+    }
+
+    /// Validates configuration text; relative `secret_file` paths start at `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        if raw.component.is_empty() {
+            return Err("no [[component]] block: at least one is needed".into());
+        }
+        let mut components: Vec<ComponentConfig> = Vec::new();
+        for (index, component) in raw.component.into_iter().enumerate() {
+            let checked = check_component(component, &raw.server, base_dir)
+                .map_err(|e| format!("[[component]] #{}: {e}", index + 1))?;
+            if components.iter().any(|c| c.domain == checked.domain) {
+                return Err(format!("domain '{}' is configured twice", checked.domain));
+            }
+            components.push(checked);
+        }
+        Ok(Config { components })
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+}
+
+fn check_component(raw: RawComponent, server: &RawServer, base_dir: &Path) -> Result<ComponentConfig, String> {
+    let domain = raw.domain.ok_or("missing key 'domain'")?;
+    match jid::Jid::new(&domain) {
+        Ok(jid) if jid.node().is_none() && jid.resource().is_none() => {}
+        _ => return Err(format!("key 'domain': '{domain}' is not a domain name")),
+    }
+    let secret = match (raw.secret, raw.secret_file) {
+        (Some(secret), None) => secret,
+        (None, Some(file)) => read_secret_file(&base_dir.join(file))?,
+        (Some(_), Some(_)) => return Err("set only one of 'secret' and 'secret_file'".into()),
+        (None, None) => return Err("missing key 'secret' (or 'secret_file', 'component_secret')".into()),
+    };
+    if secret.is_empty() {
+        return Err("key 'secret': the secret is empty".into());
+    }
+    let post_url = raw.post_url.ok_or("missing key 'post_url' (or 'component_post_url')")?;
+    let post_url = match reqwest::Url::parse(&post_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        Ok(url) => return Err(format!("key 'post_url': scheme '{}' is not http or https", url.scheme())),
+        Err(e) => return Err(format!("key 'post_url': '{post_url}' is not a URL: {e}")),
+    };
+    let mut stanzas = raw.stanzas.unwrap_or_else(|| vec![Kind::Message]);
+    stanzas.dedup();
+    let max_in_flight = raw.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+    if max_in_flight == 0 {
+        return Err("key 'max_in_flight' must be at least 1".into());
+    }
+    let max_response_size = raw.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE_SIZE);
+    let reconnect_delay = duration("reconnect_delay", raw.reconnect_delay, DEFAULT_RECONNECT_DELAY)?;
+    let reconnect_max_delay =
+        duration("reconnect_max_delay", raw.reconnect_max_delay, DEFAULT_RECONNECT_MAX_DELAY)?;
+    if reconnect_max_delay < reconnect_delay {
+        return Err("key 'reconnect_max_delay' is smaller than 'reconnect_delay'".into());
+    }
+    Ok(ComponentConfig {
+        domain,
+        server_host: server.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+        server_port: server.port.unwrap_or(DEFAULT_PORT),
+        secret: Secret(secret),
+        post_url,
+        stanzas,
+        timeout: duration("timeout", raw.timeout, DEFAULT_TIMEOUT)?,
+        keepalive: duration("keepalive", raw.keepalive, DEFAULT_KEEPALIVE)?,
+        max_in_flight,
+        max_response_size,
+        reconnect_delay,
+        reconnect_max_delay,
+    })
+}
+
+fn duration(key: &str, value: Option<f64>, default: f64) -> Result<Duration, String> {
+    let seconds = value.unwrap_or(default);
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("key '{key}': {seconds} is not a number of seconds in (0, 86400]"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("key 'secret_file': cannot read {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,118 @@
+//! Configuration files as a user writes them, good and bad.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(text, Path::new("/nonexistent"))
+}
+
+const MINIMAL: &str = r#"
+[[component]]
+domain = "bot.example.com"
+secret = "s3cret"
+post_url = "https://example.com/your-api"
+"#;
+
+#[test]
+fn minimal_file_gets_the_documented_defaults() {
+    let config = parse(MINIMAL).expect("valid");
+    let c = &config.components[0];
+    assert_eq!(c.domain, "bot.example.com");
+    assert_eq!((c.server_host.as_str(), c.server_port), ("127.0.0.1", 5347));
+    assert_eq!(c.stanzas, [Kind::Message]);
+    assert_eq!(c.timeout, Duration::from_secs(10));
+    assert_eq!(c.keepalive, Duration::from_secs(60));
+    assert_eq!(c.max_in_flight, 256);
+    assert_eq!(c.max_response_size, 1024 * 1024);
+    assert_eq!(c.reconnect_delay, Duration::from_millis(500));
+    assert_eq!(c.reconnect_max_delay, Duration::from_secs(30));
+}
+
+#[test]
+fn prosody_option_names_are_aliases() {
+    for key in ["component_post_stanzas", "post_stanza_types", "stanzas"] {
+        let text = format!(
+            "[server]\nhost = \"xmpp.example.com\"\nport = 5275\n[[component]]\n\
+             domain = \"bot.example.com\"\ncomponent_secret = \"s\"\n\
+             component_post_url = \"http://127.0.0.1:1/\"\n{key} = [\"message\", \"iq\", \"presence\"]\n"
+        );
+        let config = parse(&text).expect(key);
+        let c = &config.components[0];
+        assert_eq!(c.stanzas, [Kind::Message, Kind::Iq, Kind::Presence]);
+        assert_eq!(c.secret.expose(), "s");
+        assert_eq!((c.server_host.as_str(), c.server_port), ("xmpp.example.com", 5275));
+    }
+}
+
+#[test]
+fn several_components() {
+    let text = format!("{MINIMAL}\n[[component]]\ndomain = \"two.example.com\"\nsecret = \"x\"\npost_url = \"http://localhost/\"\n");
+    assert_eq!(parse(&text).expect("valid").components.len(), 2);
+    let twice = format!("{MINIMAL}{MINIMAL}");
+    assert!(parse(&twice).expect_err("duplicate").contains("configured twice"));
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let error = parse(&MINIMAL.replace("post_url", "post_ur")).expect_err("typo");
+    assert!(error.contains("post_ur"), "{error}");
+    let error = parse(&format!("{MINIMAL}timeuot = 3\n")).expect_err("typo");
+    assert!(error.contains("timeuot"), "{error}");
+}
+
+#[test]
+fn unknown_stanza_kind_is_named() {
+    let error = parse(&format!("{MINIMAL}stanzas = [\"mesage\"]\n")).expect_err("bad kind");
+    assert!(error.contains("mesage"), "{error}");
+}
+
+#[test]
+fn missing_url_or_secret_is_named() {
+    let error = parse(&MINIMAL.replace("post_url = \"https://example.com/your-api\"", "")).expect_err("no url");
+    assert!(error.contains("post_url"), "{error}");
+    let error = parse(&MINIMAL.replace("secret = \"s3cret\"", "")).expect_err("no secret");
+    assert!(error.contains("'secret'"), "{error}");
+    let error = parse("[[component]]\nsecret = \"s\"\npost_url = \"http://a/\"\n").expect_err("no domain");
+    assert!(error.contains("domain"), "{error}");
+    assert!(parse("[server]\nport = 1\n").expect_err("none").contains("[[component]]"));
+}
+
+#[test]
+fn secret_file_is_read_and_an_unreadable_one_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("bot.secret"), "from-file\n").expect("write");
+    let text = MINIMAL.replace("secret = \"s3cret\"", "secret_file = \"bot.secret\"");
+    let config = Config::parse(&text, dir.path()).expect("valid");
+    assert_eq!(config.components[0].secret.expose(), "from-file");
+    let missing = MINIMAL.replace("secret = \"s3cret\"", "secret_file = \"nope\"");
+    let error = Config::parse(&missing, dir.path()).expect_err("unreadable");
+    assert!(error.contains("secret_file"), "{error}");
+}
+
+#[test]
+fn bad_values_are_named() {
+    let bad_url = MINIMAL.replace("https://example.com/your-api", "ftp://example.com/");
+    assert!(parse(&bad_url).expect_err("scheme").contains("post_url"));
+    let bad_domain = MINIMAL.replace("bot.example.com", "user@bot.example.com");
+    assert!(parse(&bad_domain).expect_err("domain").contains("domain"));
+    assert!(parse(&format!("{MINIMAL}timeout = 0\n")).expect_err("timeout").contains("timeout"));
+    assert!(parse(&format!("{MINIMAL}max_in_flight = 0\n")).expect_err("bound").contains("max_in_flight"));
+}
+
+#[test]
+fn load_names_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, MINIMAL.replace("post_url", "post_ur")).expect("write");
+    let error = Config::load(&path).expect_err("typo").to_string();
+    assert!(error.starts_with(&path.display().to_string()), "{error}");
+    assert!(error.contains("post_ur"), "{error}");
+}
+
+#[test]
+fn printed_configuration_hides_secrets() {
+    let printed = parse(MINIMAL).expect("valid").to_redacted_toml();
+    assert!(printed.contains("secret = \"***\""), "{printed}");
+    assert!(!printed.contains("s3cret"));
+    assert!(format!("{:?}", parse(MINIMAL).expect("valid")).contains("***"));
+}

@@ -1,0 +1,83 @@
+//! The `component-http` binary: parse the command line, load the configuration, start
+//! logging, and hand over to [`component_http::run`] until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use component_http::Config;
+
+/// Connects to an XMPP server as an external component (XEP-0114) and turns every stanza
+/// into an HTTP POST to a webhook; the webhook's JSON answer becomes the reply.
+#[derive(Parser)]
+#[command(name = "component-http", version, about)]
+struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration and print it as it will be used, secrets redacted.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::CheckConfig) => check_config(cli.config),
+        None => serve(cli.config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("component-http: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    let path = path.context("no configuration file: pass --config FILE")?;
+    Ok(Config::load(&path)?)
+}
+
+fn check_config(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load(path)?;
+    print!("{}", config.to_redacted_toml());
+    Ok(())
+}
+
+fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load(path)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        component_http::run(config, shutdown).await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,188 @@
+//! One live component stream: reads stanzas while a `max_in_flight` permit is free (else TCP
+//! back-pressure), writes queued replies in bursts with one flush, keeps an idle connection
+//! alive with pings, and stops reading at the first hard error.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_xmpp::xmlstream::ReadError;
+
+use super::connection::{ComponentStream, StreamError};
+use crate::dispatch::Dispatcher;
+use crate::stanza::xml::set_attr;
+use crate::stanza::{Inbound, COMPONENT_NS};
+
+/// Replies written before one flush, at most.
+const MAX_BURST: usize = 64;
+/// The id of our own keepalive pings (sent to our own domain, so every server routes them).
+const KEEPALIVE_ID: &str = "component-http-keepalive";
+
+/// Why a live stream ended (other than by shutdown).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("connection lost: {0}")]
+    Io(#[from] io::Error),
+    #[error("the server closed the stream")]
+    Closed,
+    #[error("stream error from the server: {0}")]
+    StreamError(StreamError),
+}
+
+/// What a session needs from its component.
+pub struct SessionContext<'a> {
+    pub domain: &'a str,
+    pub keepalive: Duration,
+    pub drain_timeout: Duration,
+    pub dispatcher: &'a Dispatcher,
+    pub in_flight: &'a Arc<Semaphore>,
+    pub max_in_flight: u32,
+}
+
+/// Serves one stream until it fails (`Err`) or `shutdown` turns true (`Ok`, after in-flight
+/// webhook calls are answered, within `drain_timeout`).
+pub async fn serve(
+    mut stream: ComponentStream,
+    context: &SessionContext<'_>,
+    outbox: &mut mpsc::Receiver<Element>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let mut last_write = Instant::now();
+    let mut keepalive = tokio::time::interval(context.keepalive);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = crate::stopped(shutdown) => {
+                drop(permit);
+                return drain(stream, context, outbox).await;
+            }
+            Some(first) = outbox.recv() => {
+                write_burst(&mut stream, first, outbox).await?;
+                last_write = Instant::now();
+            }
+            _ = keepalive.tick() => {
+                if last_write.elapsed() >= context.keepalive {
+                    send_keepalive(&mut stream, context.domain).await?;
+                    last_write = Instant::now();
+                }
+            }
+            acquired = Arc::clone(context.in_flight).acquire_owned(), if permit.is_none() => {
+                permit = acquired.ok();
+            }
+            item = stream.next(), if permit.is_some() => match item {
+                Some(Ok(element)) => {
+                    let Some(held) = permit.take() else { continue };
+                    let now = handle(element, held, context)?;
+                    if !now.is_empty() {
+                        for stanza in &now {
+                            stream.feed(stanza).await?;
+                        }
+                        flush(&mut stream).await?;
+                        last_write = Instant::now();
+                    }
+                }
+                Some(Err(ReadError::SoftTimeout)) => {
+                    send_keepalive(&mut stream, context.domain).await?;
+                    last_write = Instant::now();
+                }
+                Some(Err(ReadError::ParseError(error))) => {
+                    tracing::warn!("{}: ignored one element that could not be parsed: {error}", context.domain);
+                }
+                Some(Err(ReadError::HardError(error))) => return Err(SessionError::Io(error)),
+                Some(Err(ReadError::StreamFooterReceived)) | None => return Err(SessionError::Closed),
+            },
+        }
+    }
+}
+
+/// One element read from the server: a stanza for the dispatcher, our own keepalive coming
+/// back, or a stream-level element.
+fn handle(
+    element: Element,
+    permit: OwnedSemaphorePermit,
+    context: &SessionContext<'_>,
+) -> Result<Vec<Element>, SessionError> {
+    if let Some(error) = StreamError::from_element(&element) {
+        return Err(SessionError::StreamError(error));
+    }
+    if element.attr("id") == Some(KEEPALIVE_ID) && element.attr("from") == Some(context.domain) {
+        return Ok(Vec::new());
+    }
+    match Inbound::new(element) {
+        Ok(inbound) => Ok(context.dispatcher.dispatch(inbound, permit)),
+        Err(error) => {
+            tracing::warn!("{}: ignored an element from the server: {error}", context.domain);
+            Ok(Vec::new())
+        }
+    }
+}
+
+async fn write_burst(
+    stream: &mut ComponentStream,
+    first: Element,
+    outbox: &mut mpsc::Receiver<Element>,
+) -> io::Result<()> {
+    stream.feed(&first).await?;
+    for _ in 1..MAX_BURST {
+        match outbox.try_recv() {
+            Ok(next) => stream.feed(&next).await?,
+            Err(_) => break,
+        }
+    }
+    flush(stream).await
+}
+
+fn flush(stream: &mut ComponentStream) -> futures_util::sink::Flush<'_, ComponentStream, &Element> {
+    SinkExt::<&Element>::flush(stream)
+}
+
+/// An XEP-0199 ping from our domain to our domain: the server routes it back to us, which
+/// proves the whole path alive and resets both sides' idle timers.
+async fn send_keepalive(stream: &mut ComponentStream, domain: &str) -> io::Result<()> {
+    let mut ping = Element::bare("iq", COMPONENT_NS);
+    for (name, value) in [(xml_ncname!("type"), "get"), (xml_ncname!("id"), KEEPALIVE_ID)] {
+        set_attr(&mut ping, name, value);
+    }
+    set_attr(&mut ping, xml_ncname!("from"), domain);
+    set_attr(&mut ping, xml_ncname!("to"), domain);
+    ping.append_child(Element::bare("ping", "urn:xmpp:ping"));
+    tracing::debug!("{domain}: keepalive ping");
+    stream.send(&ping).await
+}
+
+/// Shutdown: read nothing more, wait for in-flight webhook calls and send their answers,
+/// then close the stream.
+async fn drain(
+    mut stream: ComponentStream,
+    context: &SessionContext<'_>,
+    outbox: &mut mpsc::Receiver<Element>,
+) -> Result<(), SessionError> {
+    let deadline = tokio::time::sleep(context.drain_timeout);
+    tokio::pin!(deadline);
+    let all_done = Arc::clone(context.in_flight).acquire_many_owned(context.max_in_flight);
+    tokio::pin!(all_done);
+    loop {
+        tokio::select! {
+            biased;
+            Some(first) = outbox.recv() => write_burst(&mut stream, first, outbox).await?,
+            _ = &mut all_done => break,
+            _ = &mut deadline => {
+                tracing::warn!("{}: shutdown deadline reached with webhook calls in flight", context.domain);
+                break;
+            }
+        }
+    }
+    while let Ok(stanza) = outbox.try_recv() {
+        stream.feed(&stanza).await?;
+    }
+    flush(&mut stream).await?;
+    stream.shutdown().await?;
+    Ok(())
+}
