@@ -16,7 +16,10 @@ use crate::xmpp::session::{serve, SessionContext};
 use crate::RunError;
 
 /// Runs one component until `shutdown` turns true, or until an error retrying cannot fix.
-pub async fn run_component(config: ComponentConfig, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+pub async fn run_component(
+    config: ComponentConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
     let domain = config.domain.as_str();
     let webhook = Webhook::new(&config)?;
     let (outbox_sender, mut outbox) = mpsc::channel(config.max_in_flight);
@@ -59,7 +62,10 @@ pub async fn run_component(config: ComponentConfig, mut shutdown: watch::Receive
             Err(error) => tracing::warn!("{error}"),
         }
         let wait = jittered(delay);
-        tracing::info!("{domain}: reconnecting to {server} in {:.1} s", wait.as_secs_f64());
+        tracing::info!(
+            "{domain}: reconnecting to {server} in {:.1} s",
+            wait.as_secs_f64()
+        );
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = crate::stopped(&mut shutdown) => return Ok(()),
@@ -70,7 +76,9 @@ pub async fn run_component(config: ComponentConfig, mut shutdown: watch::Receive
 
 /// `delay` scaled by a random factor in [0.5, 1.0), so that many instances do not retry in step.
 fn jittered(delay: Duration) -> Duration {
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
     let factor = 0.5 + (random % 1000) as f64 / 2000.0;
     delay.mul_f64(factor)
 }
@@ -83,7 +91,10 @@ mod tests {
     fn jitter_stays_within_half_and_full_delay() {
         for _ in 0..1000 {
             let wait = jittered(Duration::from_secs(2));
-            assert!(wait >= Duration::from_secs(1) && wait < Duration::from_secs(2), "{wait:?}");
+            assert!(
+                wait >= Duration::from_secs(1) && wait < Duration::from_secs(2),
+                "{wait:?}"
+            );
         }
     }
 }

@@ -127,14 +127,18 @@ struct RawComponent {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let error = |message: String| ConfigError { file: path.to_path_buf(), message };
+        let error = |message: String| ConfigError {
+            file: path.to_path_buf(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
         Config::parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(error)
     }
 
     /// Validates configuration text; relative `secret_file` paths start at `base_dir`.
     pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
         if raw.component.is_empty() {
             return Err("no [[component]] block: at least one is needed".into());
         }
@@ -156,7 +160,11 @@ impl Config {
     }
 }
 
-fn check_component(raw: RawComponent, server: &RawServer, base_dir: &Path) -> Result<ComponentConfig, String> {
+fn check_component(
+    raw: RawComponent,
+    server: &RawServer,
+    base_dir: &Path,
+) -> Result<ComponentConfig, String> {
     let domain = raw.domain.ok_or("missing key 'domain'")?;
     match jid::Jid::new(&domain) {
         Ok(jid) if jid.node().is_none() && jid.resource().is_none() => {}
@@ -166,15 +174,24 @@ fn check_component(raw: RawComponent, server: &RawServer, base_dir: &Path) -> Re
         (Some(secret), None) => secret,
         (None, Some(file)) => read_secret_file(&base_dir.join(file))?,
         (Some(_), Some(_)) => return Err("set only one of 'secret' and 'secret_file'".into()),
-        (None, None) => return Err("missing key 'secret' (or 'secret_file', 'component_secret')".into()),
+        (None, None) => {
+            return Err("missing key 'secret' (or 'secret_file', 'component_secret')".into())
+        }
     };
     if secret.is_empty() {
         return Err("key 'secret': the secret is empty".into());
     }
-    let post_url = raw.post_url.ok_or("missing key 'post_url' (or 'component_post_url')")?;
+    let post_url = raw
+        .post_url
+        .ok_or("missing key 'post_url' (or 'component_post_url')")?;
     let post_url = match reqwest::Url::parse(&post_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-        Ok(url) => return Err(format!("key 'post_url': scheme '{}' is not http or https", url.scheme())),
+        Ok(url) => {
+            return Err(format!(
+                "key 'post_url': scheme '{}' is not http or https",
+                url.scheme()
+            ))
+        }
         Err(e) => return Err(format!("key 'post_url': '{post_url}' is not a URL: {e}")),
     };
     let mut stanzas = raw.stanzas.unwrap_or_else(|| vec![Kind::Message]);
@@ -184,9 +201,16 @@ fn check_component(raw: RawComponent, server: &RawServer, base_dir: &Path) -> Re
         return Err("key 'max_in_flight' must be at least 1".into());
     }
     let max_response_size = raw.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE_SIZE);
-    let reconnect_delay = duration("reconnect_delay", raw.reconnect_delay, DEFAULT_RECONNECT_DELAY)?;
-    let reconnect_max_delay =
-        duration("reconnect_max_delay", raw.reconnect_max_delay, DEFAULT_RECONNECT_MAX_DELAY)?;
+    let reconnect_delay = duration(
+        "reconnect_delay",
+        raw.reconnect_delay,
+        DEFAULT_RECONNECT_DELAY,
+    )?;
+    let reconnect_max_delay = duration(
+        "reconnect_max_delay",
+        raw.reconnect_max_delay,
+        DEFAULT_RECONNECT_MAX_DELAY,
+    )?;
     if reconnect_max_delay < reconnect_delay {
         return Err("key 'reconnect_max_delay' is smaller than 'reconnect_delay'".into());
     }
@@ -209,7 +233,9 @@ fn check_component(raw: RawComponent, server: &RawServer, base_dir: &Path) -> Re
 fn duration(key: &str, value: Option<f64>, default: f64) -> Result<Duration, String> {
     let seconds = value.unwrap_or(default);
     if !(seconds > 0.0 && seconds <= 86_400.0) {
-        return Err(format!("key '{key}': {seconds} is not a number of seconds in (0, 86400]"));
+        return Err(format!(
+            "key '{key}': {seconds} is not a number of seconds in (0, 86400]"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }

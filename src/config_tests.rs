@@ -40,7 +40,10 @@ fn prosody_option_names_are_aliases() {
         let c = &config.components[0];
         assert_eq!(c.stanzas, [Kind::Message, Kind::Iq, Kind::Presence]);
         assert_eq!(c.secret.expose(), "s");
-        assert_eq!((c.server_host.as_str(), c.server_port), ("xmpp.example.com", 5275));
+        assert_eq!(
+            (c.server_host.as_str(), c.server_port),
+            ("xmpp.example.com", 5275)
+        );
     }
 }
 
@@ -49,7 +52,9 @@ fn several_components() {
     let text = format!("{MINIMAL}\n[[component]]\ndomain = \"two.example.com\"\nsecret = \"x\"\npost_url = \"http://localhost/\"\n");
     assert_eq!(parse(&text).expect("valid").components.len(), 2);
     let twice = format!("{MINIMAL}{MINIMAL}");
-    assert!(parse(&twice).expect_err("duplicate").contains("configured twice"));
+    assert!(parse(&twice)
+        .expect_err("duplicate")
+        .contains("configured twice"));
 }
 
 #[test]
@@ -68,13 +73,17 @@ fn unknown_stanza_kind_is_named() {
 
 #[test]
 fn missing_url_or_secret_is_named() {
-    let error = parse(&MINIMAL.replace("post_url = \"https://example.com/your-api\"", "")).expect_err("no url");
+    let error = parse(&MINIMAL.replace("post_url = \"https://example.com/your-api\"", ""))
+        .expect_err("no url");
     assert!(error.contains("post_url"), "{error}");
     let error = parse(&MINIMAL.replace("secret = \"s3cret\"", "")).expect_err("no secret");
     assert!(error.contains("'secret'"), "{error}");
-    let error = parse("[[component]]\nsecret = \"s\"\npost_url = \"http://a/\"\n").expect_err("no domain");
+    let error =
+        parse("[[component]]\nsecret = \"s\"\npost_url = \"http://a/\"\n").expect_err("no domain");
     assert!(error.contains("domain"), "{error}");
-    assert!(parse("[server]\nport = 1\n").expect_err("none").contains("[[component]]"));
+    assert!(parse("[server]\nport = 1\n")
+        .expect_err("none")
+        .contains("[[component]]"));
 }
 
 #[test]
@@ -95,8 +104,12 @@ fn bad_values_are_named() {
     assert!(parse(&bad_url).expect_err("scheme").contains("post_url"));
     let bad_domain = MINIMAL.replace("bot.example.com", "user@bot.example.com");
     assert!(parse(&bad_domain).expect_err("domain").contains("domain"));
-    assert!(parse(&format!("{MINIMAL}timeout = 0\n")).expect_err("timeout").contains("timeout"));
-    assert!(parse(&format!("{MINIMAL}max_in_flight = 0\n")).expect_err("bound").contains("max_in_flight"));
+    assert!(parse(&format!("{MINIMAL}timeout = 0\n"))
+        .expect_err("timeout")
+        .contains("timeout"));
+    assert!(parse(&format!("{MINIMAL}max_in_flight = 0\n"))
+        .expect_err("bound")
+        .contains("max_in_flight"));
 }
 
 #[test]

@@ -28,14 +28,20 @@ struct Inner {
 }
 
 impl Dispatcher {
-    pub fn new(config: &ComponentConfig, webhook: Webhook, outbox: mpsc::Sender<Element>) -> Dispatcher {
+    pub fn new(
+        config: &ComponentConfig,
+        webhook: Webhook,
+        outbox: mpsc::Sender<Element>,
+    ) -> Dispatcher {
         let inner = Inner {
             domain: config.domain.clone(),
             forwarded: config.stanzas.clone(),
             webhook,
             outbox,
         };
-        Dispatcher { inner: Arc::new(inner) }
+        Dispatcher {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Handles one stanza. Returns what must be sent right away; a webhook call runs on its
@@ -88,7 +94,11 @@ impl Inner {
         for stanza in answer.stanzas {
             tracing::debug!(domain = %self.domain, kind = stanza.name(), to = stanza.attr("to"), "reply queued");
             if self.outbox.send(stanza).await.is_err() {
-                tracing::warn!("{}: reply to {} dropped: the component has stopped", self.domain, inbound.from());
+                tracing::warn!(
+                    "{}: reply to {} dropped: the component has stopped",
+                    self.domain,
+                    inbound.from()
+                );
             }
         }
     }
@@ -96,9 +106,23 @@ impl Inner {
 
 /// "a cancel/item-not-found error", "nothing", ... for log lines.
 fn describe(stanzas: &[Element]) -> String {
-    let Some(error) = stanzas.iter().find_map(|s| s.children().find(|c| c.name() == "error")) else {
-        return if stanzas.is_empty() { "nothing".into() } else { "a reply".into() };
+    let Some(error) = stanzas
+        .iter()
+        .find_map(|s| s.children().find(|c| c.name() == "error"))
+    else {
+        return if stanzas.is_empty() {
+            "nothing".into()
+        } else {
+            "a reply".into()
+        };
     };
-    let condition = error.children().next().map(|c| c.name().to_string()).unwrap_or_default();
-    format!("a {}/{condition} error", error.attr("type").unwrap_or("cancel"))
+    let condition = error
+        .children()
+        .next()
+        .map(|c| c.name().to_string())
+        .unwrap_or_default();
+    format!(
+        "a {}/{condition} error",
+        error.attr("type").unwrap_or("cancel")
+    )
 }

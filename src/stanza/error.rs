@@ -19,11 +19,18 @@ pub struct StanzaError {
 
 impl StanzaError {
     const fn new(error_type: &'static str, condition: &'static str) -> StanzaError {
-        StanzaError { error_type, condition, text: None }
+        StanzaError {
+            error_type,
+            condition,
+            text: None,
+        }
     }
 
     const fn with_text(self, text: &'static str) -> StanzaError {
-        StanzaError { text: Some(text), ..self }
+        StanzaError {
+            text: Some(text),
+            ..self
+        }
     }
 
     pub const CONNECTION_FAILURE: StanzaError =
@@ -105,15 +112,29 @@ mod tests {
             (500, "cancel", "internal-server-error", None),
             (501, "cancel", "feature-not-implemented", None),
             (502, "cancel", "remote-server-timeout", Some("Bad gateway")),
-            (503, "wait", "remote-server-timeout", Some("Service temporarily unavailable")),
-            (504, "wait", "remote-server-timeout", Some("Gateway timeout")),
+            (
+                503,
+                "wait",
+                "remote-server-timeout",
+                Some("Service temporarily unavailable"),
+            ),
+            (
+                504,
+                "wait",
+                "remote-server-timeout",
+                Some("Gateway timeout"),
+            ),
             (418, "cancel", "service-unavailable", None),
             (302, "cancel", "service-unavailable", None),
         ];
         for &(status, error_type, condition, text) in table {
             assert_eq!(
                 StanzaError::for_status(status),
-                StanzaError { error_type, condition, text },
+                StanzaError {
+                    error_type,
+                    condition,
+                    text
+                },
                 "status {status}"
             );
         }
@@ -125,7 +146,9 @@ mod tests {
             "<message from='alice@example.com/phone' to='echo@bot.example.com' id='m1' \
              type='chat' xml:lang='en'><body>hi</body></message>",
         );
-        let reply = StanzaError::for_status(503).reply_to(&original).expect("answerable");
+        let reply = StanzaError::for_status(503)
+            .reply_to(&original)
+            .expect("answerable");
         assert_eq!(
             write_stanza(&reply),
             "<message from='echo@bot.example.com' id='m1' to='alice@example.com/phone' \
@@ -138,8 +161,11 @@ mod tests {
 
     #[test]
     fn iq_error_keeps_the_iq_kind() {
-        let original = inbound("<iq from='a@b/c' to='bot.b' id='q1' type='get'><x xmlns='u'/></iq>");
-        let reply = StanzaError::SERVICE_UNAVAILABLE.reply_to(&original).expect("answerable");
+        let original =
+            inbound("<iq from='a@b/c' to='bot.b' id='q1' type='get'><x xmlns='u'/></iq>");
+        let reply = StanzaError::SERVICE_UNAVAILABLE
+            .reply_to(&original)
+            .expect("answerable");
         assert_eq!(
             write_stanza(&reply),
             "<iq from='bot.b' id='q1' to='a@b/c' type='error'><error type='cancel'>\

@@ -29,7 +29,10 @@ pub fn route(inbound: &Inbound, forwarded: &[Kind]) -> Route {
     Route::Local(match inbound.kind() {
         Kind::Presence => presence_answer(inbound),
         Kind::Iq => iq_answer(inbound).into_iter().collect(),
-        Kind::Message => StanzaError::SERVICE_UNAVAILABLE.reply_to(inbound).into_iter().collect(),
+        Kind::Message => StanzaError::SERVICE_UNAVAILABLE
+            .reply_to(inbound)
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -77,7 +80,11 @@ fn disco_info(inbound: &Inbound, node: Option<&str>) -> Element {
         set_attr(&mut query, xml_ncname!("node"), node);
     }
     let is_domain = !inbound.to().contains('@');
-    let (category, identity_type) = if is_domain { ("component", "generic") } else { ("client", "bot") };
+    let (category, identity_type) = if is_domain {
+        ("component", "generic")
+    } else {
+        ("client", "bot")
+    };
     let mut identity = Element::bare("identity", DISCO_INFO_NS);
     set_attr(&mut identity, xml_ncname!("category"), category);
     set_attr(&mut identity, xml_ncname!("type"), identity_type);
@@ -109,7 +116,10 @@ mod tests {
     #[test]
     fn probe_gets_available_presence_from_default_resource() {
         assert_eq!(
-            local("<presence from='alice@example.com' to='echo@bot.example.com' type='probe'/>", MESSAGES),
+            local(
+                "<presence from='alice@example.com' to='echo@bot.example.com' type='probe'/>",
+                MESSAGES
+            ),
             ["<presence from='echo@bot.example.com/default' to='alice@example.com'/>"]
         );
     }
@@ -128,25 +138,44 @@ mod tests {
     #[test]
     fn unsubscribe_gets_unavailable_and_others_nothing() {
         assert_eq!(
-            local("<presence from='a@b' to='echo@bot.b' type='unsubscribe'/>", MESSAGES),
+            local(
+                "<presence from='a@b' to='echo@bot.b' type='unsubscribe'/>",
+                MESSAGES
+            ),
             ["<presence from='echo@bot.b/default' to='a@b' type='unavailable'/>"]
         );
         assert!(local("<presence from='a@b/c' to='echo@bot.b'/>", MESSAGES).is_empty());
-        assert!(local("<presence from='a@b' to='echo@bot.b' type='subscribed'/>", MESSAGES).is_empty());
+        assert!(local(
+            "<presence from='a@b' to='echo@bot.b' type='subscribed'/>",
+            MESSAGES
+        )
+        .is_empty());
     }
 
     #[test]
     fn forwarded_kinds_go_to_the_webhook() {
         let all = &[Kind::Message, Kind::Presence, Kind::Iq];
-        assert_eq!(local("<presence from='a@b' to='e@bot.b' type='probe'/>", all), ["webhook"]);
-        assert_eq!(local("<iq from='a@b/c' to='bot.b' type='get' id='1'/>", all), ["webhook"]);
-        assert_eq!(local("<message from='a@b/c' to='bot.b'/>", MESSAGES), ["webhook"]);
+        assert_eq!(
+            local("<presence from='a@b' to='e@bot.b' type='probe'/>", all),
+            ["webhook"]
+        );
+        assert_eq!(
+            local("<iq from='a@b/c' to='bot.b' type='get' id='1'/>", all),
+            ["webhook"]
+        );
+        assert_eq!(
+            local("<message from='a@b/c' to='bot.b'/>", MESSAGES),
+            ["webhook"]
+        );
     }
 
     #[test]
     fn ping_gets_an_empty_result() {
         assert_eq!(
-            local("<iq from='a@b/c' to='bot.b' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>", MESSAGES),
+            local(
+                "<iq from='a@b/c' to='bot.b' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>",
+                MESSAGES
+            ),
             ["<iq from='bot.b' id='p1' to='a@b/c' type='result'/>"]
         );
     }
@@ -175,16 +204,26 @@ mod tests {
             ["<iq from='bot.b' id='s1' to='a@b/c' type='error'><error type='cancel'>\
               <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"]
         );
-        assert!(local("<iq from='a@b/c' to='bot.b' type='result' id='r1'/>", MESSAGES).is_empty());
-        assert!(local("<iq from='a@b/c' to='bot.b' type='error' id='r1'/>", MESSAGES).is_empty());
+        assert!(local(
+            "<iq from='a@b/c' to='bot.b' type='result' id='r1'/>",
+            MESSAGES
+        )
+        .is_empty());
+        assert!(local(
+            "<iq from='a@b/c' to='bot.b' type='error' id='r1'/>",
+            MESSAGES
+        )
+        .is_empty());
     }
 
     #[test]
     fn unforwarded_message_is_service_unavailable() {
         assert_eq!(
             local("<message from='a@b/c' to='e@bot.b' id='m'/>", &[Kind::Iq]),
-            ["<message from='e@bot.b' id='m' to='a@b/c' type='error'><error type='cancel'>\
-              <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"]
+            [
+                "<message from='e@bot.b' id='m' to='a@b/c' type='error'><error type='cancel'>\
+              <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+            ]
         );
     }
 }

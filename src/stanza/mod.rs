@@ -67,7 +67,12 @@ impl Inbound {
     pub fn new(element: Element) -> Result<Inbound, InboundError> {
         let kind = match Kind::of(element.name()) {
             Some(kind) if element.has_ns(COMPONENT_NS) => kind,
-            _ => return Err(InboundError::NotAStanza(element.name().into(), element.ns())),
+            _ => {
+                return Err(InboundError::NotAStanza(
+                    element.name().into(),
+                    element.ns(),
+                ))
+            }
         };
         if element.attr("from").is_none() {
             return Err(InboundError::NoFrom(kind.as_str()));
@@ -112,9 +117,11 @@ impl Inbound {
             .children()
             .filter(|child| child.is("body", COMPONENT_NS));
         let first = bodies.next()?;
-        let plain = std::iter::once(first)
-            .chain(bodies)
-            .find(|body| body.attrs().iter().all(|((_, name), _)| name.as_str() != "lang"));
+        let plain = std::iter::once(first).chain(bodies).find(|body| {
+            body.attrs()
+                .iter()
+                .all(|((_, name), _)| name.as_str() != "lang")
+        });
         Some(plain.unwrap_or(first).text())
     }
 
@@ -179,8 +186,13 @@ mod tests {
 
     #[test]
     fn other_elements_are_not_stanzas() {
-        let element: Element = "<handshake xmlns='jabber:component:accept'/>".parse().expect("xml");
-        assert!(matches!(Inbound::new(element), Err(InboundError::NotAStanza(..))));
+        let element: Element = "<handshake xmlns='jabber:component:accept'/>"
+            .parse()
+            .expect("xml");
+        assert!(matches!(
+            Inbound::new(element),
+            Err(InboundError::NotAStanza(..))
+        ));
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub struct Answer {
 
 impl Answer {
     fn error(inbound: &Inbound, error: StanzaError) -> Answer {
-        Answer { stanzas: error.reply_to(inbound).into_iter().collect(), problem: None }
+        Answer {
+            stanzas: error.reply_to(inbound).into_iter().collect(),
+            problem: None,
+        }
     }
 }
 
@@ -66,11 +69,16 @@ pub fn answer(inbound: &Inbound, outcome: &WebhookOutcome, domain: &str) -> Answ
         return Answer::default();
     }
     let mut answer = match outcome {
-        WebhookOutcome::Response { status: 200, content_type, body }
-            if is_json_media_type(content_type.as_deref()) =>
-        {
+        WebhookOutcome::Response {
+            status: 200,
+            content_type,
+            body,
+        } if is_json_media_type(content_type.as_deref()) => {
             match reply_from_json(inbound, body, domain) {
-                Ok(stanza) => Answer { stanzas: vec![stanza], problem: None },
+                Ok(stanza) => Answer {
+                    stanzas: vec![stanza],
+                    problem: None,
+                },
                 Err(problem @ ReplyError::ForeignFrom { .. }) => Answer {
                     problem: Some(problem),
                     ..Answer::error(inbound, StanzaError::NOT_ALLOWED)
@@ -101,8 +109,15 @@ pub fn answer(inbound: &Inbound, outcome: &WebhookOutcome, domain: &str) -> Answ
 /// `application/json`, with any parameters (`; charset=utf-8`) and in any case; also the
 /// structured suffix `application/…+json`.
 pub fn is_json_media_type(content_type: Option<&str>) -> bool {
-    let Some(value) = content_type else { return false };
-    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let Some(value) = content_type else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -126,10 +141,16 @@ fn answers_iq(stanza: &Element, inbound: &Inbound) -> bool {
 }
 
 /// Builds the reply stanza from a 200 JSON body (CONTRACT.md, "Building the reply").
-pub fn reply_from_json(inbound: &Inbound, body: &[u8], domain: &str) -> Result<Element, ReplyError> {
+pub fn reply_from_json(
+    inbound: &Inbound,
+    body: &[u8],
+    domain: &str,
+) -> Result<Element, ReplyError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ReplyError::InvalidJson(e.to_string()))?;
-    let Value::Object(fields) = value else { return Err(ReplyError::NotAnObject) };
+    let Value::Object(fields) = value else {
+        return Err(ReplyError::NotAnObject);
+    };
     let mut stanza = match text(&fields, "stanza")? {
         Some(raw) => parse_stanza(&raw)?,
         None => stanza_from_fields(inbound, &fields)?,
@@ -146,14 +167,20 @@ pub fn reply_from_json(inbound: &Inbound, body: &[u8], domain: &str) -> Result<E
     }
     let from = stanza.attr("from").unwrap_or_default();
     if !is_on_domain(from, domain) {
-        return Err(ReplyError::ForeignFrom { from: from.to_string(), domain: domain.to_string() });
+        return Err(ReplyError::ForeignFrom {
+            from: from.to_string(),
+            domain: domain.to_string(),
+        });
     }
     Ok(stanza)
 }
 
 /// The reply described by `kind`, `to`, `from`, `type`, `id` and `body`; `to` and `from`
 /// are filled in by the caller when missing.
-fn stanza_from_fields(inbound: &Inbound, fields: &Map<String, Value>) -> Result<Element, ReplyError> {
+fn stanza_from_fields(
+    inbound: &Inbound,
+    fields: &Map<String, Value>,
+) -> Result<Element, ReplyError> {
     let kind = match text(fields, "kind")? {
         None if inbound.kind() == Kind::Iq => Kind::Iq,
         None => Kind::Message,

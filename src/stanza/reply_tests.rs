@@ -20,7 +20,11 @@ fn json(status: u16, content_type: &str, body: &str) -> WebhookOutcome {
 }
 
 fn sent(original: &str, outcome: WebhookOutcome) -> Vec<String> {
-    answer(&inbound(original), &outcome, DOMAIN).stanzas.iter().map(write_stanza).collect()
+    answer(&inbound(original), &outcome, DOMAIN)
+        .stanzas
+        .iter()
+        .map(write_stanza)
+        .collect()
 }
 
 fn problem(original: &str, outcome: WebhookOutcome) -> Option<ReplyError> {
@@ -30,17 +34,34 @@ fn problem(original: &str, outcome: WebhookOutcome) -> Option<ReplyError> {
 #[test]
 fn json_body_becomes_a_chat_reply_to_the_sender() {
     assert_eq!(
-        sent(CHAT, json(200, "application/json", r#"{"body": "Did you say hello?"}"#)),
-        ["<message from='echo@bot.example.com' to='alice@example.com/phone' type='chat'>\
-          <body>Did you say hello?</body></message>"]
+        sent(
+            CHAT,
+            json(200, "application/json", r#"{"body": "Did you say hello?"}"#)
+        ),
+        [
+            "<message from='echo@bot.example.com' to='alice@example.com/phone' type='chat'>\
+          <body>Did you say hello?</body></message>"
+        ]
     );
 }
 
 #[test]
 fn charset_parameter_and_case_are_accepted() {
     let expected = sent(CHAT, json(200, "application/json", r#"{"body": "x"}"#));
-    assert_eq!(sent(CHAT, json(200, "application/json; charset=utf-8", r#"{"body": "x"}"#)), expected);
-    assert_eq!(sent(CHAT, json(200, "Application/JSON;charset=UTF-8", r#"{"body": "x"}"#)), expected);
+    assert_eq!(
+        sent(
+            CHAT,
+            json(200, "application/json; charset=utf-8", r#"{"body": "x"}"#)
+        ),
+        expected
+    );
+    assert_eq!(
+        sent(
+            CHAT,
+            json(200, "Application/JSON;charset=UTF-8", r#"{"body": "x"}"#)
+        ),
+        expected
+    );
     assert!(is_json_media_type(Some("application/vnd.bot+json")));
     assert!(!is_json_media_type(Some("text/json")));
     assert!(!is_json_media_type(Some("application/jsonp")));
@@ -52,7 +73,11 @@ fn other_2xx_and_non_json_200_send_nothing() {
     assert!(sent(CHAT, json(204, "application/json", "")).is_empty());
     assert!(sent(CHAT, json(201, "application/json", r#"{"body": "x"}"#)).is_empty());
     assert!(sent(CHAT, json(200, "text/plain", "hello")).is_empty());
-    let no_type = WebhookOutcome::Response { status: 200, content_type: None, body: b"{}".to_vec() };
+    let no_type = WebhookOutcome::Response {
+        status: 200,
+        content_type: None,
+        body: b"{}".to_vec(),
+    };
     assert!(sent(CHAT, no_type).is_empty());
 }
 
@@ -77,18 +102,31 @@ fn iq_reply_defaults_to_result_with_the_original_id() {
     let raw = r#"{"stanza": "<iq type='result' id='q1'><query xmlns='jabber:iq:version'><name>bot</name></query></iq>"}"#;
     assert_eq!(
         sent(iq, json(200, "application/json", raw)),
-        ["<iq from='bot.example.com' id='q1' to='a@example.com/r' type='result'>\
-          <query xmlns='jabber:iq:version'><name>bot</name></query></iq>"]
+        [
+            "<iq from='bot.example.com' id='q1' to='a@example.com/r' type='result'>\
+          <query xmlns='jabber:iq:version'><name>bot</name></query></iq>"
+        ]
     );
 }
 
 #[test]
 fn a_message_in_answer_to_an_iq_still_leaves_one_iq_answer() {
-    let iq = "<iq from='a@example.com/r' to='bot.example.com' type='set' id='q2'><x xmlns='u'/></iq>";
-    let out = sent(iq, json(200, "application/json", r#"{"kind": "message", "body": "done"}"#));
+    let iq =
+        "<iq from='a@example.com/r' to='bot.example.com' type='set' id='q2'><x xmlns='u'/></iq>";
+    let out = sent(
+        iq,
+        json(
+            200,
+            "application/json",
+            r#"{"kind": "message", "body": "done"}"#,
+        ),
+    );
     assert_eq!(out.len(), 2);
     assert!(out[0].starts_with("<message "));
-    assert_eq!(out[1], "<iq from='bot.example.com' id='q2' to='a@example.com/r' type='result'/>");
+    assert_eq!(
+        out[1],
+        "<iq from='bot.example.com' id='q2' to='a@example.com/r' type='result'/>"
+    );
 }
 
 #[test]
@@ -99,7 +137,10 @@ fn error_statuses_follow_the_table() {
           <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
           </error></message>"]
     );
-    let unavailable = &sent(CHAT, json(503, "application/json", r#"{"body": "ignored"}"#))[0];
+    let unavailable = &sent(
+        CHAT,
+        json(503, "application/json", r#"{"body": "ignored"}"#),
+    )[0];
     assert!(unavailable.contains("<error type='wait'><remote-server-timeout"));
     assert!(unavailable.contains("Service temporarily unavailable"));
 }
@@ -119,15 +160,33 @@ fn bad_json_is_an_internal_server_error_with_a_warning() {
     let internal = "<message from='echo@bot.example.com' id='m1' to='alice@example.com/phone' \
                     type='error'><error type='cancel'><internal-server-error \
                     xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>";
-    for body in ["{not json", "[1, 2]", "\"text\"", r#"{"body": {"nested": 1}}"#, r#"{"kind": "chat"}"#] {
-        assert_eq!(sent(CHAT, json(200, "application/json", body)), [internal], "{body}");
-        assert!(problem(CHAT, json(200, "application/json", body)).is_some(), "{body}");
+    for body in [
+        "{not json",
+        "[1, 2]",
+        "\"text\"",
+        r#"{"body": {"nested": 1}}"#,
+        r#"{"kind": "chat"}"#,
+    ] {
+        assert_eq!(
+            sent(CHAT, json(200, "application/json", body)),
+            [internal],
+            "{body}"
+        );
+        assert!(
+            problem(CHAT, json(200, "application/json", body)).is_some(),
+            "{body}"
+        );
     }
 }
 
 #[test]
 fn bad_stanza_is_an_internal_server_error() {
-    for raw in ["<message><body>unclosed</message>", "<message/><message/>", "<foo/>", "text"] {
+    for raw in [
+        "<message><body>unclosed</message>",
+        "<message/><message/>",
+        "<foo/>",
+        "text",
+    ] {
         let body = serde_json::json!({ "stanza": raw }).to_string();
         let out = sent(CHAT, json(200, "application/json", &body));
         assert!(out[0].contains("internal-server-error"), "{raw}: {out:?}");
@@ -143,8 +202,10 @@ fn raw_stanza_is_sent_as_is_with_only_missing_addresses_filled() {
     let raw = r#"{"stanza": "<message type='normal'><subject>s</subject><body>b</body><x xmlns='urn:x'/></message>"}"#;
     assert_eq!(
         sent(CHAT, json(200, "application/json", raw)),
-        ["<message from='echo@bot.example.com' to='alice@example.com/phone' type='normal'>\
-          <subject>s</subject><body>b</body><x xmlns='urn:x'/></message>"]
+        [
+            "<message from='echo@bot.example.com' to='alice@example.com/phone' type='normal'>\
+          <subject>s</subject><body>b</body><x xmlns='urn:x'/></message>"
+        ]
     );
     let addressed = r#"{"stanza": "<message xmlns='jabber:client' to='bob@example.com' from='other@bot.example.com'><body>b</body></message>"}"#;
     assert_eq!(
@@ -158,24 +219,38 @@ fn reply_to_another_user_and_from_another_address_on_the_domain() {
     let body = r#"{"to": "bob@example.com", "from": "news@bot.example.com/x", "body": "hi", "type": "normal", "id": "r1"}"#;
     assert_eq!(
         sent(CHAT, json(200, "application/json", body)),
-        ["<message from='news@bot.example.com/x' id='r1' to='bob@example.com' type='normal'>\
-          <body>hi</body></message>"]
+        [
+            "<message from='news@bot.example.com/x' id='r1' to='bob@example.com' type='normal'>\
+          <body>hi</body></message>"
+        ]
     );
 }
 
 #[test]
 fn numbers_are_written_as_text() {
     assert_eq!(
-        sent(CHAT, json(200, "application/json", r#"{"body": 42.5, "id": 7}"#)),
-        ["<message from='echo@bot.example.com' id='7' to='alice@example.com/phone' type='chat'>\
-          <body>42.5</body></message>"]
+        sent(
+            CHAT,
+            json(200, "application/json", r#"{"body": 42.5, "id": 7}"#)
+        ),
+        [
+            "<message from='echo@bot.example.com' id='7' to='alice@example.com/phone' type='chat'>\
+          <body>42.5</body></message>"
+        ]
     );
 }
 
 #[test]
 fn presence_reply() {
     assert_eq!(
-        sent(CHAT, json(200, "application/json", r#"{"kind": "presence", "body": "ignored"}"#)),
+        sent(
+            CHAT,
+            json(
+                200,
+                "application/json",
+                r#"{"kind": "presence", "body": "ignored"}"#
+            )
+        ),
         ["<presence from='echo@bot.example.com' to='alice@example.com/phone'/>"]
     );
 }
@@ -188,7 +263,10 @@ fn foreign_from_is_refused_with_not_allowed() {
     ] {
         let out = sent(CHAT, json(200, "application/json", body));
         assert_eq!(out.len(), 1);
-        assert!(out[0].contains("<error type='cancel'><not-allowed"), "{out:?}");
+        assert!(
+            out[0].contains("<error type='cancel'><not-allowed"),
+            "{out:?}"
+        );
         assert!(matches!(
             problem(CHAT, json(200, "application/json", body)),
             Some(ReplyError::ForeignFrom { .. })
@@ -198,7 +276,10 @@ fn foreign_from_is_refused_with_not_allowed() {
 
 #[test]
 fn invalid_destination_is_refused() {
-    let out = sent(CHAT, json(200, "application/json", r#"{"to": "a@b@c", "body": "x"}"#));
+    let out = sent(
+        CHAT,
+        json(200, "application/json", r#"{"to": "a@b@c", "body": "x"}"#),
+    );
     assert!(out[0].contains("internal-server-error"));
 }
 

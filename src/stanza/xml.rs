@@ -26,9 +26,8 @@ pub enum XmlError {
 /// DTDs, entity declarations and processing instructions are refused by the parser.
 pub fn parse_stanza(text: &str) -> Result<Element, XmlError> {
     let mut rest = text.trim().as_bytes();
-    let element =
-        Element::from_reader_with_prefixes(&mut rest, Some(COMPONENT_NS.to_string()))
-            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+    let element = Element::from_reader_with_prefixes(&mut rest, Some(COMPONENT_NS.to_string()))
+        .map_err(|e| XmlError::Malformed(e.to_string()))?;
     if !rest.iter().all(u8::is_ascii_whitespace) {
         return Err(XmlError::TrailingContent);
     }
@@ -150,8 +149,9 @@ mod tests {
 
     #[test]
     fn special_characters_are_escaped() {
-        let element = parse_stanza("<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>")
-            .expect("valid stanza");
+        let element =
+            parse_stanza("<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>")
+                .expect("valid stanza");
         assert_eq!(
             write_stanza(&element),
             "<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>"
@@ -165,19 +165,34 @@ mod tests {
                 .expect("valid stanza");
         assert!(element.has_ns(COMPONENT_NS));
         assert!(element.has_child("body", COMPONENT_NS));
-        assert_eq!(write_stanza(&element), "<message to='a@b'><body>x</body></message>");
+        assert_eq!(
+            write_stanza(&element),
+            "<message to='a@b'><body>x</body></message>"
+        );
     }
 
     #[test]
     fn two_stanzas_are_refused() {
-        assert_eq!(parse_stanza("<message/><message/>"), Err(XmlError::TrailingContent));
-        assert_eq!(parse_stanza("<message/>text"), Err(XmlError::TrailingContent));
+        assert_eq!(
+            parse_stanza("<message/><message/>"),
+            Err(XmlError::TrailingContent)
+        );
+        assert_eq!(
+            parse_stanza("<message/>text"),
+            Err(XmlError::TrailingContent)
+        );
     }
 
     #[test]
     fn malformed_xml_is_refused() {
-        assert!(matches!(parse_stanza("<message>"), Err(XmlError::Malformed(_))));
-        assert!(matches!(parse_stanza("not xml"), Err(XmlError::Malformed(_))));
+        assert!(matches!(
+            parse_stanza("<message>"),
+            Err(XmlError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_stanza("not xml"),
+            Err(XmlError::Malformed(_))
+        ));
         assert!(matches!(parse_stanza(""), Err(XmlError::Malformed(_))));
     }
 
@@ -193,7 +208,10 @@ mod tests {
 
     #[test]
     fn only_message_presence_and_iq_are_stanzas() {
-        assert_eq!(parse_stanza("<body/>"), Err(XmlError::NotAStanza("body".into())));
+        assert_eq!(
+            parse_stanza("<body/>"),
+            Err(XmlError::NotAStanza("body".into()))
+        );
         assert!(matches!(
             parse_stanza("<message xmlns='urn:other'/>"),
             Err(XmlError::NotAStanza(_))

@@ -37,7 +37,10 @@ pub struct Delivery {
 
 impl Webhook {
     pub fn new(config: &ComponentConfig) -> Result<Webhook, ClientError> {
-        let error = |source| ClientError { domain: config.domain.clone(), source };
+        let error = |source| ClientError {
+            domain: config.domain.clone(),
+            source,
+        };
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(config.timeout)
@@ -48,7 +51,11 @@ impl Webhook {
             .tcp_nodelay(true)
             .build()
             .map_err(error)?;
-        Ok(Webhook { http, url: config.post_url.clone(), max_response_size: config.max_response_size })
+        Ok(Webhook {
+            http,
+            url: config.post_url.clone(),
+            max_response_size: config.max_response_size,
+        })
     }
 
     pub fn url(&self) -> &reqwest::Url {
@@ -72,7 +79,10 @@ impl Webhook {
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_string);
-        if response.content_length().is_some_and(|length| length > self.max_response_size as u64) {
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.max_response_size as u64)
+        {
             return too_large(self.max_response_size);
         }
         let mut body = Vec::new();
@@ -86,15 +96,25 @@ impl Webhook {
                 Err(error) => return failed(&error),
             }
         }
-        let failure = (status >= 300).then(|| format!("webhook answered HTTP {}", response.status()));
-        Delivery { outcome: WebhookOutcome::Response { status, content_type, body }, failure }
+        let failure =
+            (status >= 300).then(|| format!("webhook answered HTTP {}", response.status()));
+        Delivery {
+            outcome: WebhookOutcome::Response {
+                status,
+                content_type,
+                body,
+            },
+            failure,
+        }
     }
 }
 
 fn too_large(limit: usize) -> Delivery {
     Delivery {
         outcome: WebhookOutcome::ResponseTooLarge,
-        failure: Some(format!("webhook response is larger than max_response_size ({limit} bytes)")),
+        failure: Some(format!(
+            "webhook response is larger than max_response_size ({limit} bytes)"
+        )),
     }
 }
 
@@ -104,7 +124,10 @@ fn failed(error: &reqwest::Error) -> Delivery {
     } else {
         WebhookOutcome::ConnectionFailed
     };
-    Delivery { outcome, failure: Some(format!("webhook request failed: {}", error_chain(error))) }
+    Delivery {
+        outcome,
+        failure: Some(format!("webhook request failed: {}", error_chain(error))),
+    }
 }
 
 /// The error and its causes on one line (reqwest's own message hides the cause).

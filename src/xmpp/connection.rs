@@ -85,7 +85,10 @@ impl StreamError {
 
 /// The handshake value of XEP-0114: hex SHA-1 of the stream id followed by the secret.
 pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
-    let digest = Sha1::new().chain_update(stream_id).chain_update(secret).finalize();
+    let digest = Sha1::new()
+        .chain_update(stream_id)
+        .chain_update(secret)
+        .finalize();
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -95,20 +98,36 @@ pub async fn connect(config: &ComponentConfig) -> Result<ComponentStream, Connec
     let deadline = config.timeout;
     match tokio::time::timeout(deadline, connect_inner(config)).await {
         Ok(result) => result,
-        Err(_) => Err(ConnectError::TimedOut { domain, seconds: deadline.as_secs_f64() }),
+        Err(_) => Err(ConnectError::TimedOut {
+            domain,
+            seconds: deadline.as_secs_f64(),
+        }),
     }
 }
 
 async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, ConnectError> {
     let domain = &config.domain;
     let address = format!("{}:{}", config.server_host, config.server_port);
-    let io_error = |source| ConnectError::Io { domain: domain.clone(), source };
+    let io_error = |source| ConnectError::Io {
+        domain: domain.clone(),
+        source,
+    };
     let tcp = TcpStream::connect(&address)
         .await
-        .map_err(|source| ConnectError::Tcp { address: address.clone(), source })?;
+        .map_err(|source| ConnectError::Tcp {
+            address: address.clone(),
+            source,
+        })?;
     tcp.set_nodelay(true).map_err(io_error)?;
-    let timeouts = Timeouts { read_timeout: config.keepalive, response_timeout: config.timeout };
-    let header = StreamHeader { from: None, to: Some(Cow::Borrowed(domain)), id: None };
+    let timeouts = Timeouts {
+        read_timeout: config.keepalive,
+        response_timeout: config.timeout,
+    };
+    let header = StreamHeader {
+        from: None,
+        to: Some(Cow::Borrowed(domain)),
+        id: None,
+    };
     let mut pending = initiate_stream(BufStream::new(tcp), COMPONENT_NS, header, timeouts)
         .await
         .map_err(io_error)?;
@@ -119,7 +138,9 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
         return Err(read_refusal(&mut stream, domain).await);
     };
     let digest = handshake_digest(&stream_id, config.secret.expose());
-    let handshake = Element::builder("handshake", COMPONENT_NS).append(digest).build();
+    let handshake = Element::builder("handshake", COMPONENT_NS)
+        .append(digest)
+        .build();
     stream.send(&handshake).await.map_err(io_error)?;
     loop {
         match stream.next().await {
@@ -128,7 +149,9 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
             Some(Err(ReadError::SoftTimeout | ReadError::ParseError(_))) => continue,
             Some(Err(ReadError::HardError(source))) => return Err(io_error(source)),
             Some(Err(ReadError::StreamFooterReceived)) | None => {
-                return Err(ConnectError::Closed { domain: domain.clone() })
+                return Err(ConnectError::Closed {
+                    domain: domain.clone(),
+                })
             }
         }
     }
@@ -137,7 +160,9 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
 async fn read_refusal(stream: &mut ComponentStream, domain: &str) -> ConnectError {
     match stream.next().await {
         Some(Ok(element)) => refusal(&element, domain),
-        _ => ConnectError::Closed { domain: domain.to_string() },
+        _ => ConnectError::Closed {
+            domain: domain.to_string(),
+        },
     }
 }
 
@@ -145,7 +170,9 @@ async fn read_refusal(stream: &mut ComponentStream, domain: &str) -> ConnectErro
 fn refusal(element: &Element, domain: &str) -> ConnectError {
     let domain = domain.to_string();
     match StreamError::from_element(element) {
-        Some(error) if error.condition == "not-authorized" => ConnectError::HandshakeRejected { domain },
+        Some(error) if error.condition == "not-authorized" => {
+            ConnectError::HandshakeRejected { domain }
+        }
         Some(error) if error.condition == "conflict" => ConnectError::Conflict { domain },
         Some(error) => ConnectError::StreamError { domain, error },
         None => ConnectError::StreamError {
@@ -165,12 +192,21 @@ mod tests {
     #[test]
     fn handshake_is_hex_sha1_of_id_and_secret() {
         // XEP-0114 example 3: stream id 3BF96D32, secret "sesame" (prepended form).
-        assert_eq!(handshake_digest("3BF96D32", "sesame"), sha1_hex("3BF96D32sesame"));
-        assert_eq!(handshake_digest("", "abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            handshake_digest("3BF96D32", "sesame"),
+            sha1_hex("3BF96D32sesame")
+        );
+        assert_eq!(
+            handshake_digest("", "abc"),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
     }
 
     fn sha1_hex(text: &str) -> String {
-        Sha1::digest(text).iter().map(|b| format!("{b:02x}")).collect()
+        Sha1::digest(text)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     #[test]
@@ -180,19 +216,31 @@ mod tests {
             "<error xmlns='http://etherx.jabber.org/streams'>\
              <not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></error>",
         );
-        assert!(matches!(refusal(&not_authorized, "bot.b"), ConnectError::HandshakeRejected { .. }));
+        assert!(matches!(
+            refusal(&not_authorized, "bot.b"),
+            ConnectError::HandshakeRejected { .. }
+        ));
         let conflict = parse(
             "<error xmlns='http://etherx.jabber.org/streams'>\
              <conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
              <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Component already connected</text></error>",
         );
-        assert!(matches!(refusal(&conflict, "bot.b"), ConnectError::Conflict { .. }));
+        assert!(matches!(
+            refusal(&conflict, "bot.b"),
+            ConnectError::Conflict { .. }
+        ));
         let other = StreamError::from_element(&parse(
             "<error xmlns='http://etherx.jabber.org/streams'>\
              <host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
              <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no such host</text></error>",
         ));
-        assert_eq!(other.expect("stream error").to_string(), "host-unknown (no such host)");
-        assert_eq!(StreamError::from_element(&parse("<message xmlns='jabber:component:accept'/>")), None);
+        assert_eq!(
+            other.expect("stream error").to_string(),
+            "host-unknown (no such host)"
+        );
+        assert_eq!(
+            StreamError::from_element(&parse("<message xmlns='jabber:component:accept'/>")),
+            None
+        );
     }
 }

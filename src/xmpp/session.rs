@@ -118,7 +118,10 @@ fn handle(
     match Inbound::new(element) {
         Ok(inbound) => Ok(context.dispatcher.dispatch(inbound, permit)),
         Err(error) => {
-            tracing::warn!("{}: ignored an element from the server: {error}", context.domain);
+            tracing::warn!(
+                "{}: ignored an element from the server: {error}",
+                context.domain
+            );
             Ok(Vec::new())
         }
     }
@@ -147,7 +150,10 @@ fn flush(stream: &mut ComponentStream) -> futures_util::sink::Flush<'_, Componen
 /// proves the whole path alive and resets both sides' idle timers.
 async fn send_keepalive(stream: &mut ComponentStream, domain: &str) -> io::Result<()> {
     let mut ping = Element::bare("iq", COMPONENT_NS);
-    for (name, value) in [(xml_ncname!("type"), "get"), (xml_ncname!("id"), KEEPALIVE_ID)] {
+    for (name, value) in [
+        (xml_ncname!("type"), "get"),
+        (xml_ncname!("id"), KEEPALIVE_ID),
+    ] {
         set_attr(&mut ping, name, value);
     }
     set_attr(&mut ping, xml_ncname!("from"), domain);
