@@ -1,0 +1,160 @@
+//! Smoke test of the integration-test harness itself (tests/support): a real Prosody, two
+//! real slixmpp clients, message routing, a bogus message type, an iq ping, and the
+//! stop / kill -9 / restart cycle that later tests rely on. No component-http involved.
+
+mod support;
+
+use std::time::Duration;
+
+use minidom::Element;
+use support::client::{to_xml, XmppClient};
+use support::prosody::Prosody;
+
+const T: Duration = Duration::from_secs(10);
+const CLIENT_NS: &str = "jabber:client";
+const STREAMS_NS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+
+fn is_message_with_body(el: &Element) -> bool {
+    el.is("message", CLIENT_NS) && el.get_child("body", CLIENT_NS).is_some()
+}
+
+fn is_iq_with_id(id: &'static str) -> impl Fn(&Element) -> bool {
+    move |el| el.is("iq", CLIENT_NS) && el.attr("id") == Some(id)
+}
+
+#[tokio::test]
+async fn harness_smoke() {
+    let mut prosody = Prosody::start(
+        &[("bot.localhost", "secret")],
+        &[("alice", "pw"), ("bob", "pw")],
+    );
+    println!(
+        "prosody in {:?}, c2s {}, component {}",
+        prosody.dir.path(),
+        prosody.c2s_port,
+        prosody.component_port
+    );
+    std::net::TcpStream::connect(("127.0.0.1", prosody.component_port))
+        .expect("component port accepts TCP");
+
+    let mut alice = XmppClient::connect("alice@localhost", "pw", prosody.c2s_port).await;
+    let mut bob = XmppClient::connect("bob@localhost/phone", "pw", prosody.c2s_port).await;
+    assert!(
+        alice.full_jid().starts_with("alice@localhost/"),
+        "{}",
+        alice.full_jid()
+    );
+    assert_eq!(bob.full_jid(), "bob@localhost/phone");
+
+    // 1. A chat message to bob's bare JID reaches his client.
+    alice
+        .send("<message to='bob@localhost' type='chat' id='m1'>\n<body>hello bob</body></message>")
+        .await;
+    let msg = bob
+        .recv_matching(T, is_message_with_body)
+        .await
+        .expect("bob gets alice's message");
+    println!("bob received: {}", to_xml(&msg));
+    assert_eq!(
+        msg.get_child("body", CLIENT_NS).map(|b| b.text()),
+        Some("hello bob".into())
+    );
+    assert_eq!(msg.attr("from"), Some(alice.full_jid()));
+    assert_eq!(msg.attr("type"), Some("chat"));
+
+    // 2. An invalid message type: just observe what Prosody does with it.
+    alice
+        .send("<message type='bogus' to='bob@localhost'><body>x</body></message>")
+        .await;
+    let at_bob = bob
+        .recv_matching(Duration::from_secs(2), is_message_with_body)
+        .await;
+    println!(
+        "bogus type, bob received: {:?}",
+        at_bob.as_ref().map(to_xml)
+    );
+    let at_alice = alice
+        .recv_matching(Duration::from_secs(1), |el| el.is("message", CLIENT_NS))
+        .await;
+    println!(
+        "bogus type, alice received: {:?}",
+        at_alice.as_ref().map(to_xml)
+    );
+
+    // 3. The server answers an iq ping itself; the client prints it and answers nothing.
+    alice
+        .send("<iq type='get' to='localhost' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let pong = alice
+        .recv_matching(T, is_iq_with_id("ping1"))
+        .await
+        .expect("ping result");
+    println!("ping answer: {}", to_xml(&pong));
+    assert_eq!(pong.attr("type"), Some("result"));
+    assert_eq!(pong.attr("from"), Some("localhost"));
+
+    // 4. An iq get to a client is delivered and left unanswered by the script.
+    let bob_jid = bob.full_jid().to_owned();
+    alice
+        .send(&format!(
+            "<iq type='get' to='{bob_jid}' id='v1'><query xmlns='jabber:iq:version'/></iq>"
+        ))
+        .await;
+    let get = bob
+        .recv_matching(T, is_iq_with_id("v1"))
+        .await
+        .expect("bob gets the iq get");
+    assert_eq!(get.attr("type"), Some("get"));
+    let answer = alice
+        .expect_nothing(Duration::from_secs(1), is_iq_with_id("v1"))
+        .await;
+    assert!(
+        answer.is_none(),
+        "bob's client must not answer: {:?}",
+        answer.as_ref().map(to_xml)
+    );
+
+    // 5. Graceful stop: clients get a system-shutdown stream error.
+    prosody.stop();
+    assert!(
+        alice.wait_disconnected(T).await,
+        "alice disconnected by stop()"
+    );
+    assert!(bob.wait_disconnected(T).await, "bob disconnected by stop()");
+    println!(
+        "stream errors at alice: {:?}",
+        alice.stream_errors.iter().map(to_xml).collect::<Vec<_>>()
+    );
+    assert!(alice
+        .stream_errors
+        .iter()
+        .any(|e| e.get_child("system-shutdown", STREAMS_NS).is_some()));
+
+    // 6. Restart (same ports, same users), then kill -9: no stream error this time.
+    prosody.restart();
+    let mut bob = XmppClient::connect("bob@localhost", "pw", prosody.c2s_port).await;
+    prosody.kill9();
+    assert!(!prosody.is_running());
+    assert!(
+        bob.wait_disconnected(T).await,
+        "bob disconnected by kill9()"
+    );
+    assert!(
+        bob.stream_errors.is_empty(),
+        "kill -9 sends no stream error"
+    );
+
+    // 7. And back again: the data survived, ping works.
+    prosody.restart();
+    let mut alice = XmppClient::connect("alice@localhost", "pw", prosody.c2s_port).await;
+    alice
+        .send("<iq type='get' to='localhost' id='ping2'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let pong = alice
+        .recv_matching(T, is_iq_with_id("ping2"))
+        .await
+        .expect("ping after restart");
+    assert_eq!(pong.attr("type"), Some("result"));
+    let status = alice.close().await;
+    assert!(status.success(), "clean exit on stdin EOF: {status}");
+}
