@@ -1,0 +1,96 @@
+//! The `component-http` binary as a user runs it: `check-config` on good and bad files, and
+//! a wrong secret against a real Prosody, which must exit non-zero with a clear message.
+
+mod support;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_component-http");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .args(args)
+        .output()
+        .expect("run component-http")
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("component-http.toml");
+    std::fs::write(&path, text).expect("write config");
+    path.display().to_string()
+}
+
+const GOOD: &str = "[server]\nport = 5347\n\n[[component]]\ndomain = \"bot.example.com\"\n\
+                    secret = \"s3cret\"\npost_url = \"http://127.0.0.1:8080/hook\"\n";
+
+#[test]
+fn check_config_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(&dir, GOOD);
+    let output = run(&["check-config", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("domain = \"bot.example.com\""), "{stdout}");
+    assert!(stdout.contains("timeout = 10.0"), "{stdout}");
+    assert!(stdout.contains("secret = \"***\""), "{stdout}");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+}
+
+#[test]
+fn check_config_names_the_file_and_a_mistyped_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(&dir, &GOOD.replace("post_url", "post_ulr"));
+    let output = run(&["check-config", "--config", &path]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&path), "{stderr}");
+    assert!(stderr.contains("post_ulr"), "{stderr}");
+}
+
+#[test]
+fn missing_config_option_is_explained() {
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--config"));
+}
+
+#[test]
+fn version_and_help() {
+    let version = run(&["--version"]);
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let help = run(&["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("check-config"));
+}
+
+#[test]
+fn wrong_secret_exits_non_zero_with_a_clear_message() {
+    let prosody = support::prosody::Prosody::start(&[("bot.localhost", "right")], &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        "[server]\nport = {}\n\n[[component]]\ndomain = \"bot.localhost\"\nsecret = \"wrong\"\n\
+         post_url = \"http://127.0.0.1:9/\"\n",
+        prosody.component_port
+    );
+    let path = write_config(&dir, &text);
+    let mut child = Command::new(BINARY)
+        .args(["--config", &path])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start component-http");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("poll child").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still running with a wrong secret"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("collect output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("handshake rejected by the server for bot.localhost: check the secret"),
+        "{stderr}"
+    );
+}

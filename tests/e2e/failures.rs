@@ -1,0 +1,138 @@
+//! Everything that is not a clean 200: the status table, transport failures, bad replies,
+//! and the loop guard.
+
+use std::time::Duration;
+
+use crate::fixture::{ask, body, config_for, error_of, Daemon, World};
+
+fn owned(error: (&str, &str, Option<&str>)) -> (String, String, Option<String>) {
+    (error.0.into(), error.1.into(), error.2.map(str::to_string))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_codes_map_to_stanza_errors() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    let table = [
+        ("status 404", ("cancel", "item-not-found", None)),
+        (
+            "status 503",
+            (
+                "wait",
+                "remote-server-timeout",
+                Some("Service temporarily unavailable"),
+            ),
+        ),
+        ("status 400", ("modify", "bad-request", None)),
+        (
+            "status 502",
+            ("cancel", "remote-server-timeout", Some("Bad gateway")),
+        ),
+        ("status 418", ("cancel", "service-unavailable", None)),
+    ];
+    for (command, expected) in table {
+        let reply = ask(&mut alice, "echo@bot.localhost", command).await;
+        assert_eq!(error_of(&reply), owned(expected), "{command}");
+        assert_eq!(reply.attr("from"), Some("echo@bot.localhost"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_content_sends_nothing() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    alice
+        .send("<message type='chat' to='echo@bot.localhost'><x xmlns='urn:no-body'/></message>")
+        .await;
+    let nothing = alice
+        .expect_nothing(Duration::from_secs(2), |s| s.name() == "message")
+        .await;
+    assert!(nothing.is_none(), "204 must not be answered");
+    assert_eq!(
+        world.webhook.requests().len(),
+        1,
+        "but the webhook was called"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_json_bad_stanza_and_foreign_from_get_errors() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    for command in ["badjson", "badstanza"] {
+        let reply = ask(&mut alice, "echo@bot.localhost", command).await;
+        assert_eq!(
+            error_of(&reply),
+            owned(("cancel", "internal-server-error", None)),
+            "{command}"
+        );
+    }
+    let reply = ask(&mut alice, "echo@bot.localhost", "foreign").await;
+    assert_eq!(error_of(&reply), owned(("cancel", "not-allowed", None)));
+    // The stream is still up: the server did not close it over a spoofed `from`.
+    assert_eq!(
+        body(&ask(&mut alice, "echo@bot.localhost", "still").await),
+        "Did you say still?"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_timeout_is_gateway_timeout() {
+    let world = World::start("timeout = 1").await;
+    let mut alice = world.client("alice").await;
+    let started = std::time::Instant::now();
+    let reply = ask(&mut alice, "echo@bot.localhost", "sleep 5").await;
+    assert_eq!(
+        error_of(&reply),
+        owned(("wait", "remote-server-timeout", Some("Gateway timeout")))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered after the 1 s timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_refused_is_connection_failure() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("address").port();
+    drop(closed);
+    let mut world = World::start("").await;
+    drop(world.daemon.take());
+    let daemon = Daemon::start(&config_for(
+        &world.prosody,
+        &format!("http://127.0.0.1:{port}/"),
+        "",
+    ));
+    let mut alice = world.client("alice").await;
+    let reply = ask(&mut alice, "echo@bot.localhost", "anyone?").await;
+    assert_eq!(
+        error_of(&reply),
+        owned((
+            "cancel",
+            "remote-server-timeout",
+            Some("Connection failure")
+        ))
+    );
+    drop(daemon);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_of_type_error_is_forwarded_but_never_answered() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    alice
+        .send("<message type='error' to='echo@bot.localhost' id='e1'><body>status 500</body>\
+               <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+        .await;
+    let nothing = alice
+        .expect_nothing(Duration::from_secs(2), |s| s.name() == "message")
+        .await;
+    assert!(
+        nothing.is_none(),
+        "an error is never answered, even when the webhook fails"
+    );
+    let requests = world.webhook.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].json["type"], "error");
+}

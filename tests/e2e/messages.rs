@@ -1,0 +1,91 @@
+//! Replies built from the webhook's JSON: echo, addressing, raw stanzas, media types.
+
+use crate::fixture::{ask, body, next_message, World, DOMAIN};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_round_trip_and_request_fields() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    let reply = ask(&mut alice, &format!("echo@{DOMAIN}"), "hello").await;
+    assert_eq!(body(&reply), "Did you say hello?");
+    assert_eq!(reply.attr("from"), Some("echo@bot.localhost"));
+    assert_eq!(reply.attr("type"), Some("chat"));
+
+    let requests = world.webhook.requests();
+    let request = requests
+        .iter()
+        .find(|r| r.json["body"] == "hello")
+        .expect("request recorded");
+    assert_eq!(request.json["to"], "echo@bot.localhost");
+    assert_eq!(request.json["from"], alice.full_jid());
+    assert_eq!(request.json["kind"], "message");
+    let stanza = request.json["stanza"].as_str().expect("stanza text");
+    assert!(stanza.starts_with("<message "), "{stanza}");
+    assert!(
+        stanza.contains("xml:lang='en'"),
+        "Prosody's xml:lang is kept: {stanza}"
+    );
+    assert!(stanza.contains("<body>hello</body>"), "{stanza}");
+    assert_eq!(request.headers["content-type"], "application/json");
+    let agent = request.headers["user-agent"].to_str().expect("ascii");
+    assert_eq!(agent, concat!("component-http/", env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_bare_and_full_addresses_all_reach_the_webhook() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    for to in [DOMAIN, "echo@bot.localhost", "echo@bot.localhost/desk"] {
+        let reply = ask(&mut alice, to, "where").await;
+        assert_eq!(body(&reply), "Did you say where?");
+        assert_eq!(
+            reply.attr("from"),
+            Some(to),
+            "answered from the address written to"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_to_another_user() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    let mut bob = world.client("bob").await;
+    alice
+        .send(
+            "<message type='chat' to='echo@bot.localhost'><body>to bob@localhost</body></message>",
+        )
+        .await;
+    let forwarded = next_message(&mut bob).await;
+    assert_eq!(body(&forwarded), "for you");
+    assert_eq!(forwarded.attr("from"), Some("echo@bot.localhost"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_stanza_reply_is_sent_as_given() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    let reply = ask(&mut alice, "echo@bot.localhost", "raw").await;
+    assert_eq!(reply.attr("type"), Some("normal"));
+    assert_eq!(reply.attr("from"), Some("echo@bot.localhost"));
+    assert_eq!(body(&reply), "raw reply");
+    assert!(reply.get_child("subject", "jabber:client").is_some());
+    let custom = reply
+        .get_child("x", "urn:example:custom")
+        .expect("extension kept");
+    assert_eq!(custom.attr("v"), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charset_parameter_and_numbers() {
+    let world = World::start("").await;
+    let mut alice = world.client("alice").await;
+    assert_eq!(
+        body(&ask(&mut alice, "echo@bot.localhost", "charset").await),
+        "charset ok é"
+    );
+    assert_eq!(
+        body(&ask(&mut alice, "echo@bot.localhost", "number").await),
+        "42"
+    );
+}
