@@ -73,18 +73,14 @@ impl Inner {
         let body = WebhookRequest::new(&inbound).to_json();
         let delivery = self.webhook.post(body).await;
         let answer = answer(&inbound, &delivery.outcome, &self.domain);
-        if let Some(failure) = &delivery.failure {
+        // A transport or status failure, and a reply that could not be used, are one line each.
+        for trouble in delivery
+            .failure
+            .into_iter()
+            .chain(answer.problem.as_ref().map(ToString::to_string))
+        {
             tracing::warn!(
-                "{}: {failure} for a {} from {}; answered with {}",
-                self.domain,
-                inbound.kind().as_str(),
-                inbound.from(),
-                describe(&answer.stanzas)
-            );
-        }
-        if let Some(problem) = &answer.problem {
-            tracing::warn!(
-                "{}: {problem} (in answer to a {} from {}); answered with {}",
+                "{}: {trouble} (for a {} from {}); answered with {}",
                 self.domain,
                 inbound.kind().as_str(),
                 inbound.from(),
