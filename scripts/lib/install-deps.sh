@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by scripts/test and scripts/demo (source it, then call install_deps): installs
-# what the integration tests and the demo need, Prosody (Debian) and slixmpp (PyPI), if missing.
+# what the integration tests and the demo need, Prosody (Debian) and slixmpp (PyPI), plus the
+# interpreters the example bots' tests run (php-cli and nodejs, Debian), if missing.
 # Idempotent: when everything is there it changes nothing and touches no network.
 
 _deps_log() { echo "[install-deps] $*" >&2; }
@@ -75,5 +76,12 @@ install_deps() {
     fi
     if ! _deps_have_slixmpp; then
         _deps_install_slixmpp
+    fi
+    # examples/echo_bot.php and examples/echo_bot.js (tests/e2e/examples.rs runs them).
+    if ! command -v php >/dev/null 2>&1; then
+        _deps_apt_install php-cli
+    fi
+    if ! command -v node >/dev/null 2>&1; then
+        _deps_apt_install nodejs
     fi
 }

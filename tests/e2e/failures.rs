@@ -49,7 +49,7 @@ async fn no_content_sends_nothing() {
         .await;
     assert!(nothing.is_none(), "204 must not be answered");
     assert_eq!(
-        world.webhook.requests().len(),
+        world.webhook().requests().len(),
         1,
         "but the webhook was called"
     );
@@ -132,7 +132,7 @@ async fn message_of_type_error_is_forwarded_but_never_answered() {
         nothing.is_none(),
         "an error is never answered, even when the webhook fails"
     );
-    let requests = world.webhook.requests();
+    let requests = world.webhook().requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].json["type"], "error");
 }

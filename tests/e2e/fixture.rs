@@ -75,7 +75,8 @@ pub fn config_for(prosody: &Prosody, post_url: &str, extra: &str) -> String {
 
 pub struct World {
     pub prosody: Prosody,
-    pub webhook: WebhookServer,
+    /// The in-process webhook; None when the daemon posts to an external one (`start_for_url`).
+    webhook: Option<WebhookServer>,
     pub daemon: Option<Daemon>,
 }
 
@@ -89,14 +90,32 @@ impl World {
         script: impl Fn(&Value) -> Canned + Send + Sync + 'static,
         extra_config: &str,
     ) -> World {
-        let prosody = Prosody::start(&[(DOMAIN, SECRET)], &[("alice", "pw"), ("bob", "pw")]);
         let webhook = WebhookServer::start(script).await;
-        let daemon = Daemon::start(&config_for(&prosody, &webhook.url, extra_config));
+        let url = webhook.url.clone();
+        World::launch(Some(webhook), &url, extra_config)
+    }
+
+    /// Prosody (users alice and bob) and component-http posting to `url`, a webhook this
+    /// fixture does not run (e.g. one of the example bots).
+    pub async fn start_for_url(url: &str, extra_config: &str) -> World {
+        World::launch(None, url, extra_config)
+    }
+
+    fn launch(webhook: Option<WebhookServer>, post_url: &str, extra_config: &str) -> World {
+        let prosody = Prosody::start(&[(DOMAIN, SECRET)], &[("alice", "pw"), ("bob", "pw")]);
+        let daemon = Daemon::start(&config_for(&prosody, post_url, extra_config));
         World {
             prosody,
             webhook,
             daemon: Some(daemon),
         }
+    }
+
+    /// The in-process webhook (panics for a world started with `start_for_url`).
+    pub fn webhook(&self) -> &WebhookServer {
+        self.webhook
+            .as_ref()
+            .expect("this World posts to an external webhook (start_for_url): no recorded requests")
     }
 
     /// A logged-in client, once the component answers through the server.

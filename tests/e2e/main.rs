@@ -7,6 +7,7 @@ mod support;
 mod fixture;
 mod webhook;
 
+mod examples;
 mod failures;
 mod messages;
 mod presence_and_iq;

@@ -11,7 +11,7 @@ async fn echo_round_trip_and_request_fields() {
     assert_eq!(reply.attr("from"), Some("echo@bot.localhost"));
     assert_eq!(reply.attr("type"), Some("chat"));
 
-    let requests = world.webhook.requests();
+    let requests = world.webhook().requests();
     let request = requests
         .iter()
         .find(|r| r.json["body"] == "hello")

@@ -50,7 +50,7 @@ async fn subscribe_and_probe_are_answered_by_the_component() {
         .await;
     assert!(probed.is_some(), "probe answered with available presence");
     assert!(
-        world.webhook.requests().is_empty(),
+        world.webhook().requests().is_empty(),
         "presence is not forwarded by default"
     );
 }
@@ -92,7 +92,7 @@ async fn ping_disco_and_unknown_iq() {
         .expect("answer");
     assert_eq!(error_of(&unknown).1, "service-unavailable");
     assert!(
-        world.webhook.requests().is_empty(),
+        world.webhook().requests().is_empty(),
         "iq is not forwarded by default"
     );
 }
@@ -119,7 +119,7 @@ async fn forwarded_iq_and_presence_reach_the_webhook() {
         .send("<presence type='subscribe' to='echo@bot.localhost'/>")
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let requests = world.webhook.requests();
+    let requests = world.webhook().requests();
     let kinds: Vec<_> = requests
         .iter()
         .map(|r| r.json["kind"].as_str().unwrap_or_default().to_string())

@@ -31,7 +31,7 @@ async fn bogus_message_type_does_not_knock_the_component_offline() {
         "Did you say bogus?"
     );
     let bogus = world
-        .webhook
+        .webhook()
         .requests()
         .into_iter()
         .find(|r| r.json["id"] == "b1");
@@ -70,7 +70,7 @@ async fn idle_connection_is_kept_alive() {
 async fn wrong_secret_stops_run_with_a_clear_error() {
     let world = World::start("").await;
     let config =
-        config_for(&world.prosody, &world.webhook.url, "").replace("component-secret", "wrong");
+        config_for(&world.prosody, &world.webhook().url, "").replace("component-secret", "wrong");
     let daemon = Daemon::start(&config);
     let error = daemon
         .finished(Duration::from_secs(15))
