@@ -2,12 +2,11 @@
 //! reconnect with capped, jittered exponential backoff. Replies that become ready while
 //! disconnected wait in the bounded outbox and go out after the next handshake.
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::backoff::jittered;
 use crate::config::ComponentConfig;
 use crate::dispatch::Dispatcher;
 use crate::webhook::Webhook;
@@ -22,14 +21,14 @@ pub async fn run_component(
 ) -> Result<(), RunError> {
     let domain = config.domain.as_str();
     let webhook = Webhook::new(&config)?;
-    let (outbox_sender, mut outbox) = mpsc::channel(config.max_in_flight);
+    let (outbox_sender, mut outbox) = mpsc::channel(config.max_queued_replies);
     let dispatcher = Dispatcher::new(&config, webhook, outbox_sender);
     let max_in_flight = u32::try_from(config.max_in_flight).unwrap_or(u32::MAX >> 3);
     let in_flight = Arc::new(Semaphore::new(max_in_flight as usize));
     let context = SessionContext {
         domain,
         keepalive: config.keepalive,
-        drain_timeout: config.timeout + Duration::from_secs(1),
+        drain_timeout: config.shutdown_timeout,
         dispatcher: &dispatcher,
         in_flight: &in_flight,
         max_in_flight,
@@ -71,30 +70,5 @@ pub async fn run_component(
             _ = crate::stopped(&mut shutdown) => return Ok(()),
         }
         delay = (delay * 2).min(config.reconnect_max_delay);
-    }
-}
-
-/// `delay` scaled by a random factor in [0.5, 1.0), so that many instances do not retry in step.
-fn jittered(delay: Duration) -> Duration {
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    let factor = 0.5 + (random % 1000) as f64 / 2000.0;
-    delay.mul_f64(factor)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_half_and_full_delay() {
-        for _ in 0..1000 {
-            let wait = jittered(Duration::from_secs(2));
-            assert!(
-                wait >= Duration::from_secs(1) && wait < Duration::from_secs(2),
-                "{wait:?}"
-            );
-        }
     }
 }

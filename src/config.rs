@@ -43,6 +43,28 @@ impl Serialize for Secret {
     }
 }
 
+/// The key that signs webhook requests (Standard Webhooks); never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey(Vec<u8>);
+
+impl SigningKey {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for SigningKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -71,6 +93,35 @@ pub struct ComponentConfig {
     pub reconnect_delay: Duration,
     #[serde(serialize_with = "seconds")]
     pub reconnect_max_delay: Duration,
+    /// One stanza at a time per conversation (sender's bare JID → component JID).
+    pub ordered: bool,
+    pub rate_limit: Option<RateLimit>,
+    pub retry: RetryPolicy,
+    /// The Standard Webhooks signing key, decoded from `whsec_…`.
+    pub signing_secret: Option<SigningKey>,
+    /// Static headers added to every webhook request (values redacted when printed).
+    pub post_headers: Vec<(String, Secret)>,
+    pub max_stanza_size: usize,
+    pub max_queued_replies: usize,
+    #[serde(serialize_with = "seconds")]
+    pub shutdown_timeout: Duration,
+}
+
+/// A per-sender token bucket: `per_second` tokens a second, at most `burst` saved up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+    /// Senders tracked at most; idle ones are forgotten first.
+    pub max_senders: usize,
+}
+
+/// When a failed webhook call is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    #[serde(serialize_with = "seconds")]
+    pub max_elapsed: Duration,
 }
 
 fn url_text<S: Serializer>(value: &reqwest::Url, serializer: S) -> Result<S::Ok, S::Error> {
@@ -88,6 +139,12 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_RECONNECT_DELAY: f64 = 0.5;
 pub const DEFAULT_RECONNECT_MAX_DELAY: f64 = 30.0;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_MAX_ELAPSED: f64 = 30.0;
+pub const DEFAULT_MAX_STANZA_SIZE: usize = 256 * 1024;
+pub const DEFAULT_MAX_QUEUED_REPLIES: usize = 1024;
+pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
+pub const DEFAULT_RATE_LIMIT_SENDERS: usize = 100_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +179,29 @@ struct RawComponent {
     max_response_size: Option<usize>,
     reconnect_delay: Option<f64>,
     reconnect_max_delay: Option<f64>,
+    ordered: Option<bool>,
+    rate_limit: Option<RawRateLimit>,
+    retry: Option<RawRetry>,
+    signing_secret: Option<String>,
+    post_headers: Option<std::collections::BTreeMap<String, String>>,
+    max_stanza_size: Option<usize>,
+    max_queued_replies: Option<usize>,
+    shutdown_timeout: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_second: f64,
+    burst: Option<u32>,
+    max_senders: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    max_elapsed: Option<f64>,
 }
 
 impl Config {
@@ -214,7 +294,49 @@ fn check_component(
     if reconnect_max_delay < reconnect_delay {
         return Err("key 'reconnect_max_delay' is smaller than 'reconnect_delay'".into());
     }
+    let rate_limit = match raw.rate_limit {
+        None => None,
+        Some(limit) if limit.per_second.is_nan() || limit.per_second <= 0.0 => {
+            return Err("key 'rate_limit.per_second' must be above 0".into())
+        }
+        Some(limit) => Some(RateLimit {
+            per_second: limit.per_second,
+            burst: limit.burst.unwrap_or(limit.per_second.ceil() as u32).max(1),
+            max_senders: limit
+                .max_senders
+                .unwrap_or(DEFAULT_RATE_LIMIT_SENDERS)
+                .max(1),
+        }),
+    };
+    let retry = raw.retry.unwrap_or(RawRetry {
+        max_attempts: None,
+        max_elapsed: None,
+    });
+    let retry = RetryPolicy {
+        max_attempts: retry.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1),
+        max_elapsed: duration("retry.max_elapsed", retry.max_elapsed, DEFAULT_MAX_ELAPSED)?,
+    };
+    let signing_secret = raw
+        .signing_secret
+        .map(|text| signing_key(&text))
+        .transpose()?;
+    let post_headers = post_headers(raw.post_headers.unwrap_or_default())?;
     Ok(ComponentConfig {
+        ordered: raw.ordered.unwrap_or(true),
+        rate_limit,
+        retry,
+        signing_secret,
+        post_headers,
+        max_stanza_size: raw.max_stanza_size.unwrap_or(DEFAULT_MAX_STANZA_SIZE),
+        max_queued_replies: raw
+            .max_queued_replies
+            .unwrap_or(DEFAULT_MAX_QUEUED_REPLIES)
+            .max(1),
+        shutdown_timeout: duration(
+            "shutdown_timeout",
+            raw.shutdown_timeout,
+            DEFAULT_SHUTDOWN_TIMEOUT,
+        )?,
         domain,
         server_host: server.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
         server_port: server.port.unwrap_or(DEFAULT_PORT),
@@ -238,6 +360,45 @@ fn duration(key: &str, value: Option<f64>, default: f64) -> Result<Duration, Str
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `whsec_` followed by base64: the Standard Webhooks form of a signing key.
+fn signing_key(text: &str) -> Result<SigningKey, String> {
+    use base64::Engine;
+    let encoded = text
+        .strip_prefix("whsec_")
+        .ok_or("key 'signing_secret' must start with 'whsec_' (then base64)")?;
+    match base64::engine::general_purpose::STANDARD.decode(encoded) {
+        Ok(key) if !key.is_empty() => Ok(SigningKey(key)),
+        _ => Err("key 'signing_secret': the part after 'whsec_' is not base64".into()),
+    }
+}
+
+/// Header names and values checked now, so that every request can carry them.
+fn post_headers(
+    raw: std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(String, Secret)>, String> {
+    let mut headers = Vec::new();
+    for (name, value) in raw {
+        let lower = name.to_ascii_lowercase();
+        if lower == "content-type" || lower.starts_with("webhook-") {
+            return Err(format!(
+                "key 'post_headers.{name}': this header is set by component-http"
+            ));
+        }
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!(
+                "key 'post_headers.{name}': not a valid header name"
+            ));
+        }
+        if reqwest::header::HeaderValue::from_str(&value).is_err() {
+            return Err(format!(
+                "key 'post_headers.{name}': not a valid header value"
+            ));
+        }
+        headers.push((name, Secret(value)));
+    }
+    Ok(headers)
 }
 
 fn read_secret_file(path: &Path) -> Result<String, String> {

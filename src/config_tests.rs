@@ -129,3 +129,63 @@ fn printed_configuration_hides_secrets() {
     assert!(!printed.contains("s3cret"));
     assert!(format!("{:?}", parse(MINIMAL).expect("valid")).contains("***"));
 }
+
+#[test]
+fn delivery_keys_have_documented_defaults() {
+    let c = &parse(MINIMAL).expect("valid").components[0];
+    assert!(c.ordered);
+    assert_eq!(c.rate_limit, None);
+    assert_eq!(
+        c.retry,
+        RetryPolicy {
+            max_attempts: 3,
+            max_elapsed: Duration::from_secs(30)
+        }
+    );
+    assert!(c.signing_secret.is_none());
+    assert!(c.post_headers.is_empty());
+    assert_eq!(c.max_stanza_size, 256 * 1024);
+    assert_eq!(c.max_queued_replies, 1024);
+    assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn delivery_keys_are_read() {
+    let text = format!(
+        "{MINIMAL}ordered = false\nsigning_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+         rate_limit = {{ per_second = 2.5, burst = 5 }}\nretry = {{ max_attempts = 5, max_elapsed = 60 }}\n\
+         post_headers = {{ Authorization = \"Bearer t0ken\" }}\n"
+    );
+    let config = parse(&text).expect("valid");
+    let c = &config.components[0];
+    assert!(!c.ordered);
+    let limit = c.rate_limit.expect("rate limit");
+    assert_eq!((limit.per_second, limit.burst), (2.5, 5));
+    assert_eq!(c.retry.max_attempts, 5);
+    assert_eq!(c.signing_secret.as_ref().map(|k| k.bytes().len()), Some(24));
+    assert_eq!(c.post_headers[0].0, "Authorization");
+    let printed = config.to_redacted_toml();
+    assert!(
+        !printed.contains("t0ken") && !printed.contains("MfKQ9r8"),
+        "{printed}"
+    );
+    assert!(!format!("{config:?}").contains("t0ken"));
+}
+
+#[test]
+fn bad_delivery_keys_are_named() {
+    let bad_key = format!("{MINIMAL}signing_secret = \"not-whsec\"\n");
+    assert!(parse(&bad_key)
+        .expect_err("prefix")
+        .contains("signing_secret"));
+    let reserved = format!("{MINIMAL}post_headers = {{ webhook-id = \"x\" }}\n");
+    assert!(parse(&reserved)
+        .expect_err("reserved")
+        .contains("post_headers.webhook-id"));
+    let bad_rate = format!("{MINIMAL}rate_limit = {{ per_second = 0 }}\n");
+    assert!(parse(&bad_rate)
+        .expect_err("rate")
+        .contains("rate_limit.per_second"));
+    let typo = format!("{MINIMAL}retry = {{ max_atempts = 2 }}\n");
+    assert!(parse(&typo).expect_err("typo").contains("max_atempts"));
+}

@@ -8,9 +8,11 @@
 //! - [`webhook`]: the HTTP edge.
 //! - [`component`]: one domain's connect / serve / reconnect loop.
 
+pub mod backoff;
 pub mod component;
 pub mod config;
 pub mod dispatch;
+pub mod rate_limit;
 pub mod stanza;
 pub mod webhook;
 pub mod xmpp;

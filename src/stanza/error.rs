@@ -41,6 +41,11 @@ impl StanzaError {
         StanzaError::new("cancel", "internal-server-error");
     pub const NOT_ALLOWED: StanzaError = StanzaError::new("cancel", "not-allowed");
     pub const SERVICE_UNAVAILABLE: StanzaError = StanzaError::new("cancel", "service-unavailable");
+    pub const RATE_LIMITED: StanzaError = StanzaError::new("wait", "resource-constraint");
+    pub const TOO_LARGE: StanzaError =
+        StanzaError::new("modify", "policy-violation").with_text("Stanza too large");
+    pub const SHUTTING_DOWN: StanzaError =
+        StanzaError::new("wait", "remote-server-timeout").with_text("Component shutting down");
 
     /// The contract's HTTP status → stanza error table (for statuses that are not a reply).
     pub fn for_status(status: u16) -> StanzaError {

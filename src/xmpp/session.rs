@@ -20,6 +20,8 @@ use crate::stanza::{Inbound, COMPONENT_NS};
 
 /// Replies written before one flush, at most.
 const MAX_BURST: usize = 64;
+/// After the shutdown deadline, how long abandoned calls get to queue their error answers.
+const ABANDON_GRACE: Duration = Duration::from_secs(2);
 /// The id of our own keepalive pings (sent to our own domain, so every server routes them).
 const KEEPALIVE_ID: &str = "component-http-keepalive";
 
@@ -163,25 +165,35 @@ async fn send_keepalive(stream: &mut ComponentStream, domain: &str) -> io::Resul
     stream.send(&ping).await
 }
 
-/// Shutdown: read nothing more, wait for in-flight webhook calls and send their answers,
-/// then close the stream.
+/// Shutdown: read nothing more, wait (up to `drain_timeout`) for in-flight webhook calls and
+/// send their answers; calls still running then are answered with an error, never silence.
+/// Then close the stream.
 async fn drain(
     mut stream: ComponentStream,
     context: &SessionContext<'_>,
     outbox: &mut mpsc::Receiver<Element>,
 ) -> Result<(), SessionError> {
-    let deadline = tokio::time::sleep(context.drain_timeout);
-    tokio::pin!(deadline);
     let all_done = Arc::clone(context.in_flight).acquire_many_owned(context.max_in_flight);
     tokio::pin!(all_done);
+    let mut deadline = Box::pin(tokio::time::sleep(context.drain_timeout));
+    let mut abandoned = false;
     loop {
         tokio::select! {
             biased;
             Some(first) = outbox.recv() => write_burst(&mut stream, first, outbox).await?,
             _ = &mut all_done => break,
             _ = &mut deadline => {
-                tracing::warn!("{}: shutdown deadline reached with webhook calls in flight", context.domain);
-                break;
+                if abandoned {
+                    break;
+                }
+                let running = context.max_in_flight as usize - context.in_flight.available_permits();
+                tracing::warn!(
+                    "{}: shutdown_timeout reached with {running} webhook call(s) in flight: answering them with an error",
+                    context.domain
+                );
+                context.dispatcher.abandon_in_flight();
+                abandoned = true;
+                deadline = Box::pin(tokio::time::sleep(ABANDON_GRACE));
             }
         }
     }
