@@ -32,8 +32,21 @@ pub enum SessionError {
     Io(#[from] io::Error),
     #[error("the server closed the stream")]
     Closed,
+    #[error("the server closed the connection without closing the stream")]
+    ClosedAbruptly,
     #[error("stream error from the server: {0}")]
     StreamError(StreamError),
+}
+
+impl SessionError {
+    /// The XML reader reports a connection closed mid-stream as a parse error at EOF.
+    fn from_read(error: io::Error) -> SessionError {
+        if error.kind() == io::ErrorKind::UnexpectedEof || error.to_string().contains("eof") {
+            SessionError::ClosedAbruptly
+        } else {
+            SessionError::Io(error)
+        }
+    }
 }
 
 /// What a session needs from its component.
@@ -97,7 +110,7 @@ pub async fn serve(
                 Some(Err(ReadError::ParseError(error))) => {
                     tracing::warn!("{}: ignored one element that could not be parsed: {error}", context.domain);
                 }
-                Some(Err(ReadError::HardError(error))) => return Err(SessionError::Io(error)),
+                Some(Err(ReadError::HardError(error))) => return Err(SessionError::from_read(error)),
                 Some(Err(ReadError::StreamFooterReceived)) | None => return Err(SessionError::Closed),
             },
         }
