@@ -8,6 +8,7 @@
 //! - [`local`]: what the component answers itself (presence, ping, disco).
 
 pub mod error;
+pub mod fields;
 pub mod local;
 pub mod reply;
 pub mod request;
@@ -36,7 +37,7 @@ impl Kind {
         }
     }
 
-    fn of(name: &str) -> Option<Kind> {
+    pub fn of(name: &str) -> Option<Kind> {
         match name {
             "message" => Some(Kind::Message),
             "presence" => Some(Kind::Presence),

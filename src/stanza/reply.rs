@@ -3,11 +3,12 @@
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::StanzaError;
-use super::xml::{parse_stanza, set_attr, XmlError};
-use super::{is_on_domain, Inbound, Kind, COMPONENT_NS};
+use super::fields::{stanza_from_fields, Defaults};
+use super::xml::{set_attr, XmlError};
+use super::{Inbound, Kind, COMPONENT_NS};
 
 /// What came of one webhook call, stripped of everything HTTP-specific.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,22 +26,24 @@ pub enum WebhookOutcome {
     ResponseTooLarge,
 }
 
-/// Why a 200 JSON response could not be turned into a stanza.
+/// Why a JSON object (a webhook reply, or an API request) could not be turned into a stanza.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReplyError {
     #[error("webhook reply is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("webhook reply is JSON but not an object")]
     NotAnObject,
-    #[error("webhook reply field '{0}' must be a string or a number")]
+    #[error("field '{0}' must be a string or a number")]
     BadField(&'static str),
-    #[error("webhook reply field 'kind' is '{0}' (expected message, presence or iq)")]
+    #[error("field '{0}' is required")]
+    MissingField(&'static str),
+    #[error("field 'kind' is '{0}' (expected message, presence or iq)")]
     UnknownKind(String),
-    #[error("webhook reply field 'stanza' is not one well-formed stanza: {0}")]
+    #[error("field 'stanza' is not one well-formed stanza: {0}")]
     BadStanza(#[from] XmlError),
-    #[error("webhook reply is addressed to '{0}', which is not a valid JID")]
+    #[error("field 'to': '{0}' is not a valid JID")]
     BadAddress(String),
-    #[error("webhook reply is from '{from}', which is not on {domain}: not sent")]
+    #[error("field 'from': '{from}' is not on {domain}: not sent")]
     ForeignFrom { from: String, domain: String },
     #[error("webhook response is larger than max_response_size")]
     TooLarge,
@@ -151,79 +154,18 @@ pub fn reply_from_json(
     let Value::Object(fields) = value else {
         return Err(ReplyError::NotAnObject);
     };
-    let mut stanza = match text(&fields, "stanza")? {
-        Some(raw) => parse_stanza(&raw)?,
-        None => stanza_from_fields(inbound, &fields)?,
+    let defaults = Defaults {
+        kind: if inbound.kind() == Kind::Iq {
+            Kind::Iq
+        } else {
+            Kind::Message
+        },
+        to: Some(inbound.from()),
+        from: inbound.to(),
+        iq_type: "result",
+        iq_id: inbound.id(),
     };
-    if stanza.attr("to").is_none() {
-        set_attr(&mut stanza, xml_ncname!("to"), inbound.from());
-    }
-    if stanza.attr("from").is_none() {
-        set_attr(&mut stanza, xml_ncname!("from"), inbound.to());
-    }
-    let to = stanza.attr("to").unwrap_or_default();
-    if jid::Jid::new(to).is_err() {
-        return Err(ReplyError::BadAddress(to.to_string()));
-    }
-    let from = stanza.attr("from").unwrap_or_default();
-    if !is_on_domain(from, domain) {
-        return Err(ReplyError::ForeignFrom {
-            from: from.to_string(),
-            domain: domain.to_string(),
-        });
-    }
-    Ok(stanza)
-}
-
-/// The reply described by `kind`, `to`, `from`, `type`, `id` and `body`; `to` and `from`
-/// are filled in by the caller when missing.
-fn stanza_from_fields(
-    inbound: &Inbound,
-    fields: &Map<String, Value>,
-) -> Result<Element, ReplyError> {
-    let kind = match text(fields, "kind")? {
-        None if inbound.kind() == Kind::Iq => Kind::Iq,
-        None => Kind::Message,
-        Some(name) => Kind::of(&name).ok_or(ReplyError::UnknownKind(name))?,
-    };
-    let mut stanza = Element::bare(kind.as_str(), COMPONENT_NS);
-    for (field, attr) in [("to", xml_ncname!("to")), ("from", xml_ncname!("from"))] {
-        if let Some(value) = text(fields, field)? {
-            set_attr(&mut stanza, attr, &value);
-        }
-    }
-    let stanza_type = match (text(fields, "type")?, kind) {
-        (Some(value), _) => Some(value),
-        (None, Kind::Message) => Some("chat".to_string()),
-        (None, Kind::Iq) => Some("result".to_string()),
-        (None, Kind::Presence) => None,
-    };
-    if let Some(value) = stanza_type {
-        set_attr(&mut stanza, xml_ncname!("type"), &value);
-    }
-    let id = match (text(fields, "id")?, kind) {
-        (Some(value), _) => Some(value),
-        (None, Kind::Iq) => inbound.id().map(str::to_string),
-        (None, _) => None,
-    };
-    if let Some(value) = id {
-        set_attr(&mut stanza, xml_ncname!("id"), &value);
-    }
-    if let (Some(body), Kind::Message) = (text(fields, "body")?, kind) {
-        stanza.append_child(Element::builder("body", COMPONENT_NS).append(body).build());
-    }
-    Ok(stanza)
-}
-
-/// A field as text: strings as they are, numbers and booleans written out, null as absent.
-fn text(fields: &Map<String, Value>, name: &'static str) -> Result<Option<String>, ReplyError> {
-    match fields.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(value)) => Ok(Some(value.clone())),
-        Some(Value::Number(value)) => Ok(Some(value.to_string())),
-        Some(Value::Bool(value)) => Ok(Some(value.to_string())),
-        Some(_) => Err(ReplyError::BadField(name)),
-    }
+    stanza_from_fields(&fields, &defaults, domain)
 }
 
 #[cfg(test)]

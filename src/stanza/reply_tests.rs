@@ -1,7 +1,7 @@
 //! Each row of CONTRACT.md's "Response: webhook → reply" as literal JSON in, XML out.
 
 use super::*;
-use crate::stanza::xml::write_stanza;
+use crate::stanza::xml::{parse_stanza, write_stanza};
 
 const DOMAIN: &str = "bot.example.com";
 const CHAT: &str = "<message from='alice@example.com/phone' to='echo@bot.example.com' \

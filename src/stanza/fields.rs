@@ -1,0 +1,104 @@
+//! The JSON object that describes a stanza to send — a webhook's reply or a `POST /v1/send`
+//! — turned into an `Element`: either `stanza` (raw XML) or `kind`, `to`, `from`, `type`,
+//! `id` and `body`, with the caller's defaults, and the address checks both need.
+
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use serde_json::{Map, Value};
+
+use super::reply::ReplyError;
+use super::xml::{parse_stanza, set_attr};
+use super::{is_on_domain, Kind, COMPONENT_NS};
+
+/// What a field left out means.
+pub struct Defaults<'a> {
+    pub kind: Kind,
+    /// `None`: `to` is required.
+    pub to: Option<&'a str>,
+    pub from: &'a str,
+    /// The `type` of an iq without one (`result` for a reply, `get` for a send).
+    pub iq_type: &'static str,
+    /// The `id` of an iq without one.
+    pub iq_id: Option<&'a str>,
+}
+
+/// Builds the stanza; it must be addressed to a valid JID and come from `domain`.
+pub fn stanza_from_fields(
+    fields: &Map<String, Value>,
+    defaults: &Defaults<'_>,
+    domain: &str,
+) -> Result<Element, ReplyError> {
+    let mut stanza = match text(fields, "stanza")? {
+        Some(raw) => parse_stanza(&raw)?,
+        None => described_stanza(fields, defaults)?,
+    };
+    if stanza.attr("to").is_none() {
+        let to = defaults.to.ok_or(ReplyError::MissingField("to"))?;
+        set_attr(&mut stanza, xml_ncname!("to"), to);
+    }
+    if stanza.attr("from").is_none() {
+        set_attr(&mut stanza, xml_ncname!("from"), defaults.from);
+    }
+    let to = stanza.attr("to").unwrap_or_default();
+    if jid::Jid::new(to).is_err() {
+        return Err(ReplyError::BadAddress(to.to_string()));
+    }
+    let from = stanza.attr("from").unwrap_or_default();
+    if !is_on_domain(from, domain) {
+        return Err(ReplyError::ForeignFrom {
+            from: from.to_string(),
+            domain: domain.to_string(),
+        });
+    }
+    Ok(stanza)
+}
+
+/// The stanza described by `kind`, `to`, `from`, `type`, `id` and `body`; `to` and `from`
+/// are filled in by the caller when missing.
+fn described_stanza(
+    fields: &Map<String, Value>,
+    defaults: &Defaults<'_>,
+) -> Result<Element, ReplyError> {
+    let kind = match text(fields, "kind")? {
+        None => defaults.kind,
+        Some(name) => Kind::of(&name).ok_or(ReplyError::UnknownKind(name))?,
+    };
+    let mut stanza = Element::bare(kind.as_str(), COMPONENT_NS);
+    for (field, attr) in [("to", xml_ncname!("to")), ("from", xml_ncname!("from"))] {
+        if let Some(value) = text(fields, field)? {
+            set_attr(&mut stanza, attr, &value);
+        }
+    }
+    let stanza_type = match (text(fields, "type")?, kind) {
+        (Some(value), _) => Some(value),
+        (None, Kind::Message) => Some("chat".to_string()),
+        (None, Kind::Iq) => Some(defaults.iq_type.to_string()),
+        (None, Kind::Presence) => None,
+    };
+    if let Some(value) = stanza_type {
+        set_attr(&mut stanza, xml_ncname!("type"), &value);
+    }
+    let id = match (text(fields, "id")?, kind) {
+        (Some(value), _) => Some(value),
+        (None, Kind::Iq) => defaults.iq_id.map(str::to_string),
+        (None, _) => None,
+    };
+    if let Some(value) = id {
+        set_attr(&mut stanza, xml_ncname!("id"), &value);
+    }
+    if let (Some(body), Kind::Message) = (text(fields, "body")?, kind) {
+        stanza.append_child(Element::builder("body", COMPONENT_NS).append(body).build());
+    }
+    Ok(stanza)
+}
+
+/// A field as text: strings as they are, numbers and booleans written out, null as absent.
+pub fn text(fields: &Map<String, Value>, name: &'static str) -> Result<Option<String>, ReplyError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.clone())),
+        Some(Value::Number(value)) => Ok(Some(value.to_string())),
+        Some(Value::Bool(value)) => Ok(Some(value.to_string())),
+        Some(_) => Err(ReplyError::BadField(name)),
+    }
+}
