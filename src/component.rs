@@ -4,71 +4,111 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use minidom::Element;
+use tokio::sync::{mpsc, watch};
 
 use crate::backoff::jittered;
 use crate::config::ComponentConfig;
 use crate::dispatch::Dispatcher;
+use crate::handle::ComponentHandle;
+use crate::metrics::Metrics;
 use crate::webhook::Webhook;
 use crate::xmpp::connection::{connect, ConnectError};
 use crate::xmpp::session::{serve, SessionContext};
 use crate::RunError;
 
-/// Runs one component until `shutdown` turns true, or until an error retrying cannot fix.
-pub async fn run_component(
+/// A configured component, ready to run: its handle is what the API sees of it.
+pub struct Component {
     config: ComponentConfig,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), RunError> {
-    let domain = config.domain.as_str();
-    let webhook = Webhook::new(&config)?;
-    let (outbox_sender, mut outbox) = mpsc::channel(config.max_queued_replies);
-    let dispatcher = Dispatcher::new(&config, webhook, outbox_sender);
-    let max_in_flight = u32::try_from(config.max_in_flight).unwrap_or(u32::MAX >> 3);
-    let in_flight = Arc::new(Semaphore::new(max_in_flight as usize));
-    let context = SessionContext {
-        domain,
-        keepalive: config.keepalive,
-        drain_timeout: config.shutdown_timeout,
-        dispatcher: &dispatcher,
-        in_flight: &in_flight,
-        max_in_flight,
-    };
-    let server = format!("{}:{}", config.server_host, config.server_port);
-    let mut delay = config.reconnect_delay;
-    loop {
-        let attempt = tokio::select! {
-            attempt = connect(&config) => attempt,
-            _ = crate::stopped(&mut shutdown) => return Ok(()),
+    handle: Arc<ComponentHandle>,
+    outbox: mpsc::Receiver<Element>,
+}
+
+impl Component {
+    pub fn new(config: ComponentConfig, metrics: &Metrics) -> Component {
+        let (outbox_sender, outbox) = mpsc::channel(config.max_queued_replies);
+        let handle =
+            ComponentHandle::new(&config, outbox_sender, metrics.component(&config.domain));
+        Component {
+            config,
+            handle: Arc::new(handle),
+            outbox,
+        }
+    }
+
+    pub fn handle(&self) -> Arc<ComponentHandle> {
+        Arc::clone(&self.handle)
+    }
+
+    /// Runs until `shutdown` turns true, or until an error retrying cannot fix.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+        let Component {
+            config,
+            handle,
+            mut outbox,
+        } = self;
+        let domain = config.domain.as_str();
+        let webhook = Webhook::new(&config, handle.metrics.clone())?;
+        let dispatcher = Dispatcher::new(&config, webhook, Arc::clone(&handle));
+        let context = SessionContext {
+            domain,
+            keepalive: config.keepalive,
+            drain_timeout: config.shutdown_timeout,
+            dispatcher: &dispatcher,
+            handle: &handle,
         };
-        match attempt {
-            Ok(stream) => {
-                tracing::info!("{domain}: connected to {server}, handshake accepted");
-                delay = config.reconnect_delay;
-                match serve(stream, &context, &mut outbox, &mut shutdown).await {
-                    Ok(()) => {
-                        tracing::info!("{domain}: disconnected from {server} (shutdown)");
-                        return Ok(());
+        let server = format!("{}:{}", config.server_host, config.server_port);
+        let mut delay = config.reconnect_delay;
+        let mut connections = 0u64;
+        loop {
+            let attempt = tokio::select! {
+                attempt = connect(&config) => attempt,
+                _ = crate::stopped(&mut shutdown) => return Ok(()),
+            };
+            match attempt {
+                Ok(stream) => {
+                    tracing::info!("{domain}: connected to {server}, handshake accepted");
+                    connections += 1;
+                    if connections > 1 {
+                        handle.metrics.reconnects.inc();
                     }
-                    Err(error) => tracing::warn!("{domain}: disconnected from {server}: {error}"),
+                    handle.set_connected();
+                    delay = config.reconnect_delay;
+                    let served = serve(stream, &context, &mut outbox, &mut shutdown).await;
+                    match served {
+                        Ok(()) => {
+                            handle.set_disconnected("shut down".into());
+                            tracing::info!("{domain}: disconnected from {server} (shutdown)");
+                            return Ok(());
+                        }
+                        Err(error) => {
+                            handle.set_disconnected(error.to_string());
+                            tracing::warn!("{domain}: disconnected from {server}: {error}");
+                        }
+                    }
+                }
+                Err(error) if error.is_fatal() => return Err(RunError::Connect(error)),
+                Err(error @ ConnectError::Conflict { .. }) => {
+                    // Another instance holds the domain: stand by, trying at the slowest pace.
+                    delay = config.reconnect_max_delay;
+                    handle.set_disconnected(format!("standby: {error}"));
+                    tracing::warn!("{error}; standing by");
+                }
+                Err(error) => {
+                    handle.set_disconnected(error.to_string());
+                    tracing::warn!("{error}");
                 }
             }
-            Err(error) if error.is_fatal() => return Err(RunError::Connect(error)),
-            Err(error @ ConnectError::Conflict { .. }) => {
-                // Another instance holds the domain: stand by, trying at the slowest pace.
-                delay = config.reconnect_max_delay;
-                tracing::warn!("{error}; standing by");
+            let wait = jittered(delay);
+            tracing::info!(
+                "{domain}: reconnecting to {server} in {:.1} s",
+                wait.as_secs_f64()
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = crate::stopped(&mut shutdown) => return Ok(()),
             }
-            Err(error) => tracing::warn!("{error}"),
+            delay = (delay * 2).min(config.reconnect_max_delay);
         }
-        let wait = jittered(delay);
-        tracing::info!(
-            "{domain}: reconnecting to {server} in {:.1} s",
-            wait.as_secs_f64()
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = crate::stopped(&mut shutdown) => return Ok(()),
-        }
-        delay = (delay * 2).min(config.reconnect_max_delay);
     }
 }

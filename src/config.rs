@@ -70,6 +70,20 @@ impl Serialize for SigningKey {
 pub struct Config {
     #[serde(rename = "component")]
     pub components: Vec<ComponentConfig>,
+    /// The HTTP API (`[api]`); `None`: no API is served.
+    pub api: Option<ApiConfig>,
+}
+
+/// The HTTP API: send stanzas, status, health, metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiConfig {
+    pub listen: std::net::SocketAddr,
+    pub token: Secret,
+    #[serde(serialize_with = "seconds")]
+    pub iq_timeout: Duration,
+    #[serde(serialize_with = "seconds")]
+    pub max_iq_timeout: Duration,
+    pub max_request_size: usize,
 }
 
 /// One component domain: its server connection and its webhook.
@@ -105,6 +119,9 @@ pub struct ComponentConfig {
     pub max_queued_replies: usize,
     #[serde(serialize_with = "seconds")]
     pub shutdown_timeout: Duration,
+    /// A chat message's sender sees "composing" after this long without an answer; `None`: never.
+    #[serde(serialize_with = "optional_seconds")]
+    pub typing_after: Option<Duration>,
 }
 
 /// A per-sender token bucket: `per_second` tokens a second, at most `burst` saved up.
@@ -128,6 +145,13 @@ fn url_text<S: Serializer>(value: &reqwest::Url, serializer: S) -> Result<S::Ok,
     serializer.serialize_str(value.as_str())
 }
 
+fn optional_seconds<S: Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(value.map_or(0.0, |d| d.as_secs_f64()))
+}
+
 fn seconds<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(value.as_secs_f64())
 }
@@ -145,14 +169,27 @@ pub const DEFAULT_MAX_STANZA_SIZE: usize = 256 * 1024;
 pub const DEFAULT_MAX_QUEUED_REPLIES: usize = 1024;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_RATE_LIMIT_SENDERS: usize = 100_000;
+pub const DEFAULT_TYPING_AFTER: f64 = 1.0;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
     server: RawServer,
+    api: Option<RawApi>,
     #[serde(default)]
     component: Vec<RawComponent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<String>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    iq_timeout: Option<f64>,
+    max_iq_timeout: Option<f64>,
+    max_request_size: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,6 +224,7 @@ struct RawComponent {
     max_stanza_size: Option<usize>,
     max_queued_replies: Option<usize>,
     shutdown_timeout: Option<f64>,
+    typing_after: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -231,13 +269,53 @@ impl Config {
             }
             components.push(checked);
         }
-        Ok(Config { components })
+        let api = raw
+            .api
+            .map(|api| check_api(api, base_dir))
+            .transpose()
+            .map_err(|e| format!("[api]: {e}"))?;
+        Ok(Config { components, api })
     }
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
+}
+
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:5380";
+pub const DEFAULT_IQ_TIMEOUT: f64 = 30.0;
+pub const DEFAULT_MAX_IQ_TIMEOUT: f64 = 120.0;
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 256 * 1024;
+
+fn check_api(raw: RawApi, base_dir: &Path) -> Result<ApiConfig, String> {
+    let listen = raw.listen.unwrap_or_else(|| DEFAULT_API_LISTEN.into());
+    let listen = listen
+        .parse()
+        .map_err(|_| format!("key 'listen': '{listen}' is not an address:port"))?;
+    let token = match (raw.token, raw.token_file) {
+        (Some(token), None) => token,
+        (None, Some(file)) => std::fs::read_to_string(base_dir.join(&file))
+            .map(|text| text.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|e| format!("key 'token_file': cannot read {}: {e}", file.display()))?,
+        (Some(_), Some(_)) => return Err("set only one of 'token' and 'token_file'".into()),
+        (None, None) => return Err("missing key 'token' (or 'token_file')".into()),
+    };
+    if token.len() < 16 {
+        return Err("key 'token': use at least 16 characters".into());
+    }
+    let iq_timeout = duration("iq_timeout", raw.iq_timeout, DEFAULT_IQ_TIMEOUT)?;
+    let max_iq_timeout = duration("max_iq_timeout", raw.max_iq_timeout, DEFAULT_MAX_IQ_TIMEOUT)?;
+    if max_iq_timeout < iq_timeout {
+        return Err("key 'max_iq_timeout' is smaller than 'iq_timeout'".into());
+    }
+    Ok(ApiConfig {
+        listen,
+        token: Secret(token),
+        iq_timeout,
+        max_iq_timeout,
+        max_request_size: raw.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
+    })
 }
 
 fn check_component(
@@ -321,7 +399,12 @@ fn check_component(
         .map(|text| signing_key(&text))
         .transpose()?;
     let post_headers = post_headers(raw.post_headers.unwrap_or_default())?;
+    let typing_after = match raw.typing_after {
+        Some(0.0) => None,
+        other => Some(duration("typing_after", other, DEFAULT_TYPING_AFTER)?),
+    };
     Ok(ComponentConfig {
+        typing_after,
         ordered: raw.ordered.unwrap_or(true),
         rate_limit,
         retry,

@@ -4,20 +4,22 @@
 //! its stanzas in arrival order. Data flows one way: xmpp → dispatch → webhook → reply → xmpp.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use minidom::rxml::xml_ncname;
 use minidom::Element;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::config::ComponentConfig;
+use crate::handle::ComponentHandle;
 use crate::rate_limit::RateLimiter;
 use crate::stanza::error::StanzaError;
 use crate::stanza::local::{route, Route};
 use crate::stanza::reply::{answer, Answer};
 use crate::stanza::request::WebhookRequest;
-use crate::stanza::{bare, Inbound, Kind};
+use crate::stanza::xml::set_attr;
+use crate::stanza::{bare, Inbound, Kind, COMPONENT_NS};
 use crate::webhook::Webhook;
 
 /// Routes the stanzas of one component.
@@ -42,19 +44,19 @@ struct Inner {
     max_stanza_size: usize,
     webhook: Webhook,
     rate_limiter: Option<RateLimiter>,
-    outbox: mpsc::Sender<Element>,
+    typing_after: Option<Duration>,
+    handle: Arc<ComponentHandle>,
     /// Conversations with a task at work, and the stanzas waiting behind it.
     conversations: Mutex<HashMap<Conversation, VecDeque<Job>>>,
     /// Set at the shutdown deadline: calls still in flight are answered with an error.
     abandon: watch::Sender<bool>,
-    dropped_replies: AtomicU64,
 }
 
 impl Dispatcher {
     pub fn new(
         config: &ComponentConfig,
         webhook: Webhook,
-        outbox: mpsc::Sender<Element>,
+        handle: Arc<ComponentHandle>,
     ) -> Dispatcher {
         let inner = Inner {
             domain: config.domain.clone(),
@@ -63,10 +65,10 @@ impl Dispatcher {
             max_stanza_size: config.max_stanza_size,
             webhook,
             rate_limiter: config.rate_limit.map(RateLimiter::new),
-            outbox,
+            typing_after: config.typing_after,
+            handle,
             conversations: Mutex::new(HashMap::new()),
             abandon: watch::channel(false).0,
-            dropped_replies: AtomicU64::new(0),
         };
         Dispatcher {
             inner: Arc::new(inner),
@@ -77,6 +79,7 @@ impl Dispatcher {
     /// task that keeps `permit` until its answer is queued.
     pub fn dispatch(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Vec<Element> {
         let inner = &self.inner;
+        inner.handle.metrics.received(inbound.kind()).inc();
         tracing::debug!(
             domain = %inner.domain,
             kind = inbound.kind().as_str(),
@@ -134,11 +137,6 @@ impl Dispatcher {
     pub fn abandon_in_flight(&self) {
         self.inner.abandon.send_replace(true);
     }
-
-    /// Replies dropped because the outbox (`max_queued_replies`) was full.
-    pub fn dropped_replies(&self) -> u64 {
-        self.inner.dropped_replies.load(Ordering::Relaxed)
-    }
 }
 
 impl Inner {
@@ -178,33 +176,56 @@ impl Inner {
             )
         } else {
             let mut abandon = self.abandon.subscribe();
-            tokio::select! {
-                delivery = self.webhook.post(request.to_json()) => {
-                    let answer = answer(inbound, &delivery.outcome, &self.domain);
-                    for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
-                        self.warn(inbound, &trouble, &answer.stanzas);
+            let delivery = self.webhook.post(request.to_json());
+            tokio::pin!(delivery);
+            // A chat message whose answer takes long gets a "composing" notice meanwhile.
+            let typing_after = self.typing_after.filter(|_| wants_typing_notice(inbound));
+            let typing = tokio::time::sleep(typing_after.unwrap_or(Duration::MAX));
+            tokio::pin!(typing);
+            let mut typed = false;
+            let mut answer = loop {
+                tokio::select! {
+                    delivery = &mut delivery => {
+                        let answer = answer(inbound, &delivery.outcome, &self.domain);
+                        for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
+                            self.handle.record_webhook_error(&trouble);
+                            self.warn(inbound, &trouble, &answer.stanzas);
+                        }
+                        break answer;
                     }
-                    answer
+                    _ = &mut typing, if typing_after.is_some() && !typed => {
+                        typed = true;
+                        self.queue(inbound, chat_state(inbound, "composing"));
+                    }
+                    _ = crate::stopped(&mut abandon) => {
+                        break self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline");
+                    }
                 }
-                _ = crate::stopped(&mut abandon) => {
-                    self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline")
-                }
+            };
+            if typed {
+                end_typing(inbound, &mut answer.stanzas);
             }
+            answer
         };
         for stanza in answer.stanzas {
-            tracing::debug!(domain = %self.domain, kind = stanza.name(), to = stanza.attr("to"), "reply queued");
-            if let Err(error) = self.outbox.try_send(stanza) {
-                self.dropped_replies.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    "{}: reply to {} dropped: {}",
-                    self.domain,
-                    inbound.from(),
-                    match error {
-                        mpsc::error::TrySendError::Full(_) => "max_queued_replies reached",
-                        mpsc::error::TrySendError::Closed(_) => "the component has stopped",
-                    }
-                );
-            }
+            self.queue(inbound, stanza);
+        }
+    }
+
+    /// Queues one stanza for the server connection; a full outbox drops it, counted.
+    fn queue(&self, inbound: &Inbound, stanza: Element) {
+        tracing::debug!(domain = %self.domain, kind = stanza.name(), to = stanza.attr("to"), "reply queued");
+        if let Err(error) = self.handle.outbox.try_send(stanza) {
+            self.handle.metrics.dropped_replies.inc();
+            tracing::warn!(
+                "{}: reply to {} dropped: {}",
+                self.domain,
+                inbound.from(),
+                match error {
+                    mpsc::error::TrySendError::Full(_) => "max_queued_replies reached",
+                    mpsc::error::TrySendError::Closed(_) => "the component has stopped",
+                }
+            );
         }
     }
 
@@ -225,6 +246,42 @@ impl Inner {
             inbound.from(),
             describe(answered)
         );
+    }
+}
+
+const CHAT_STATES_NS: &str = "http://jabber.org/protocol/chatstates";
+
+/// Typing notices (XEP-0085) go only to chat messages with a body.
+fn wants_typing_notice(inbound: &Inbound) -> bool {
+    inbound.kind() == Kind::Message
+        && inbound.stanza_type() == Some("chat")
+        && inbound.body().is_some()
+}
+
+/// A standalone chat state notice from the bot address to the sender.
+fn chat_state(inbound: &Inbound, state: &str) -> Element {
+    let mut notice = Element::bare("message", COMPONENT_NS);
+    set_attr(&mut notice, xml_ncname!("from"), inbound.to());
+    set_attr(&mut notice, xml_ncname!("to"), inbound.from());
+    set_attr(&mut notice, xml_ncname!("type"), "chat");
+    notice.append_child(Element::bare(state, CHAT_STATES_NS));
+    notice
+}
+
+/// After a "composing" notice, the answer ends it: a chat reply carries `<active/>`,
+/// anything else (an error, or nothing) is followed by a standalone `<active/>`.
+fn end_typing(inbound: &Inbound, stanzas: &mut Vec<Element>) {
+    let reply = stanzas.iter_mut().find(|s| {
+        s.name() == "message"
+            && s.attr("type") == Some("chat")
+            && s.attr("to") == Some(inbound.from())
+    });
+    match reply {
+        Some(reply) if !reply.children().any(|c| c.has_ns(CHAT_STATES_NS)) => {
+            reply.append_child(Element::bare("active", CHAT_STATES_NS));
+        }
+        Some(_) => {}
+        None => stanzas.push(chat_state(inbound, "active")),
     }
 }
 

@@ -8,10 +8,13 @@
 //! - [`webhook`]: the HTTP edge.
 //! - [`component`]: one domain's connect / serve / reconnect loop.
 
+pub mod api;
 pub mod backoff;
 pub mod component;
 pub mod config;
 pub mod dispatch;
+pub mod handle;
+pub mod metrics;
 pub mod rate_limit;
 pub mod stanza;
 pub mod webhook;
@@ -28,6 +31,8 @@ pub enum RunError {
     Connect(#[from] xmpp::connection::ConnectError),
     #[error(transparent)]
     Webhook(#[from] webhook::ClientError),
+    #[error("cannot serve the HTTP API: {0}")]
+    Api(std::io::Error),
     #[error("component task for {0} failed: {1}")]
     Task(String, String),
 }
@@ -38,15 +43,35 @@ pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }
 
-/// Serves every configured component until `shutdown` completes (then drains and returns
-/// `Ok`), or until one of them meets an error that retrying cannot fix.
+/// Serves every configured component (and the HTTP API, when configured) until `shutdown`
+/// completes (then drains and returns `Ok`), or until one of them meets an error that
+/// retrying cannot fix.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics = std::sync::Arc::new(metrics::Metrics::default());
+    let components: Vec<_> = config
+        .components
+        .into_iter()
+        .map(|c| component::Component::new(c, &metrics))
+        .collect();
+    let handles: Vec<_> = components
+        .iter()
+        .map(component::Component::handle)
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
-    for component in config.components {
-        let domain = component.domain.clone();
+    for component in components {
+        let domain = component.handle().domain.clone();
         let stopped = stopped.clone();
-        tasks.spawn(async move { (domain, component::run_component(component, stopped).await) });
+        tasks.spawn(async move { (domain, component.run(stopped).await) });
+    }
+    if let Some(api) = config.api {
+        let state = std::sync::Arc::new(api::ApiState::new(api, handles, metrics));
+        let mut api_stopped = stopped.clone();
+        tasks.spawn(async move {
+            let served =
+                api::serve(state, async move { crate::stopped(&mut api_stopped).await }).await;
+            ("the HTTP API".to_string(), served.map_err(RunError::Api))
+        });
     }
     tokio::pin!(shutdown);
     let mut outcome = Ok(());

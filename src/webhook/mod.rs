@@ -12,6 +12,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
+use crate::metrics::ComponentMetrics;
 use crate::stanza::reply::WebhookOutcome;
 
 /// The `User-Agent` of every webhook request.
@@ -26,13 +27,14 @@ pub struct ClientError {
 }
 
 /// A component's webhook: its URL, its connection pool and its delivery policy.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Webhook {
     http: reqwest::Client,
     url: reqwest::Url,
     max_response_size: usize,
     retry: RetryPolicy,
     signing_key: Option<SigningKey>,
+    metrics: ComponentMetrics,
 }
 
 /// One stanza's delivery: the last attempt's outcome and, for failures, a line for the log.
@@ -51,7 +53,10 @@ struct Attempt {
 }
 
 impl Webhook {
-    pub fn new(config: &ComponentConfig) -> Result<Webhook, ClientError> {
+    pub fn new(
+        config: &ComponentConfig,
+        metrics: ComponentMetrics,
+    ) -> Result<Webhook, ClientError> {
         let error = |source| ClientError {
             domain: config.domain.clone(),
             source,
@@ -84,6 +89,7 @@ impl Webhook {
             max_response_size: config.max_response_size,
             retry: config.retry,
             signing_key: config.signing_secret.clone(),
+            metrics,
         })
     }
 
@@ -98,7 +104,10 @@ impl Webhook {
         let started = Instant::now();
         let mut attempts = 1;
         loop {
+            let started_attempt = Instant::now();
             let attempt = self.attempt(&id, body.clone()).await;
+            self.metrics
+                .webhook_attempt(&attempt.outcome, started_attempt.elapsed().as_secs_f64());
             let wait = retry::next_wait(
                 &self.retry,
                 attempts,

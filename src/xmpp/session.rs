@@ -9,12 +9,13 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_xmpp::xmlstream::ReadError;
 
 use super::connection::{ComponentStream, StreamError};
 use crate::dispatch::Dispatcher;
+use crate::handle::ComponentHandle;
 use crate::stanza::xml::set_attr;
 use crate::stanza::{Inbound, COMPONENT_NS};
 
@@ -55,8 +56,7 @@ pub struct SessionContext<'a> {
     pub keepalive: Duration,
     pub drain_timeout: Duration,
     pub dispatcher: &'a Dispatcher,
-    pub in_flight: &'a Arc<Semaphore>,
-    pub max_in_flight: u32,
+    pub handle: &'a ComponentHandle,
 }
 
 /// Serves one stream until it fails (`Err`) or `shutdown` turns true (`Ok`, after in-flight
@@ -79,7 +79,7 @@ pub async fn serve(
                 return drain(stream, context, outbox).await;
             }
             Some(first) = outbox.recv() => {
-                write_burst(&mut stream, first, outbox).await?;
+                write_burst(&mut stream, first, outbox, context.handle).await?;
                 last_write = Instant::now();
             }
             _ = keepalive.tick() => {
@@ -88,7 +88,7 @@ pub async fn serve(
                     last_write = Instant::now();
                 }
             }
-            acquired = Arc::clone(context.in_flight).acquire_owned(), if permit.is_none() => {
+            acquired = Arc::clone(&context.handle.in_flight).acquire_owned(), if permit.is_none() => {
                 permit = acquired.ok();
             }
             item = stream.next(), if permit.is_some() => match item {
@@ -97,7 +97,7 @@ pub async fn serve(
                     let now = handle(element, held, context)?;
                     if !now.is_empty() {
                         for stanza in &now {
-                            stream.feed(stanza).await?;
+                            feed(&mut stream, stanza, context.handle).await?;
                         }
                         flush(&mut stream).await?;
                         last_write = Instant::now();
@@ -130,6 +130,10 @@ fn handle(
     if element.attr("id") == Some(KEEPALIVE_ID) && element.attr("from") == Some(context.domain) {
         return Ok(Vec::new());
     }
+    let element = match context.handle.answer_iq(element) {
+        Ok(()) => return Ok(Vec::new()),
+        Err(element) => element,
+    };
     match Inbound::new(element) {
         Ok(inbound) => Ok(context.dispatcher.dispatch(inbound, permit)),
         Err(error) => {
@@ -146,15 +150,34 @@ async fn write_burst(
     stream: &mut ComponentStream,
     first: Element,
     outbox: &mut mpsc::Receiver<Element>,
+    handle: &ComponentHandle,
 ) -> io::Result<()> {
-    stream.feed(&first).await?;
+    feed(stream, &first, handle).await?;
     for _ in 1..MAX_BURST {
         match outbox.try_recv() {
-            Ok(next) => stream.feed(&next).await?,
+            Ok(next) => feed(stream, &next, handle).await?,
             Err(_) => break,
         }
     }
     flush(stream).await
+}
+
+/// Queues one stanza on the stream (written at the next flush), counting the errors sent.
+async fn feed(
+    stream: &mut ComponentStream,
+    stanza: &Element,
+    handle: &ComponentHandle,
+) -> io::Result<()> {
+    if stanza.attr("type") == Some("error") {
+        let error = stanza.children().find(|child| child.name() == "error");
+        let condition = error.and_then(|e| e.children().find(|c| c.name() != "text"));
+        handle.metrics.error_sent(
+            condition
+                .map(Element::name)
+                .unwrap_or("undefined-condition"),
+        );
+    }
+    stream.feed(stanza).await
 }
 
 fn flush(stream: &mut ComponentStream) -> futures_util::sink::Flush<'_, ComponentStream, &Element> {
@@ -186,20 +209,21 @@ async fn drain(
     context: &SessionContext<'_>,
     outbox: &mut mpsc::Receiver<Element>,
 ) -> Result<(), SessionError> {
-    let all_done = Arc::clone(context.in_flight).acquire_many_owned(context.max_in_flight);
+    let all_done =
+        Arc::clone(&context.handle.in_flight).acquire_many_owned(context.handle.max_in_flight);
     tokio::pin!(all_done);
     let mut deadline = Box::pin(tokio::time::sleep(context.drain_timeout));
     let mut abandoned = false;
     loop {
         tokio::select! {
             biased;
-            Some(first) = outbox.recv() => write_burst(&mut stream, first, outbox).await?,
+            Some(first) = outbox.recv() => write_burst(&mut stream, first, outbox, context.handle).await?,
             _ = &mut all_done => break,
             _ = &mut deadline => {
                 if abandoned {
                     break;
                 }
-                let running = context.max_in_flight as usize - context.in_flight.available_permits();
+                let running = context.handle.calls_in_flight();
                 tracing::warn!(
                     "{}: shutdown_timeout reached with {running} webhook call(s) in flight: answering them with an error",
                     context.domain
@@ -211,7 +235,7 @@ async fn drain(
         }
     }
     while let Ok(stanza) = outbox.try_recv() {
-        stream.feed(&stanza).await?;
+        feed(&mut stream, &stanza, context.handle).await?;
     }
     flush(&mut stream).await?;
     stream.shutdown().await?;

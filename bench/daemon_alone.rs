@@ -1,0 +1,202 @@
+//! Benchmark 1, the daemon alone: component-http (the release binary, its own process)
+//! between a synthetic XEP-0114 server and a hyper HTTP sink, against its ceiling measured in
+//! the same run, a bare hyper client POSTing the same JSON to the same sink at the same
+//! concurrency. Rounds alternate daemon / bare client; the table quotes medians.
+//!
+//! `cargo bench --bench daemon_alone -- [--inflight 1,64,1k,10k] [--sizes 100,10kB,200kB]
+//! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH]`. Without --inflight
+//! and --sizes: every in-flight count at 100 B bodies, then every body size at 64 in flight.
+
+mod common;
+#[path = "daemon_alone/bare.rs"]
+mod bare;
+#[path = "daemon_alone/server.rs"]
+mod server;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::daemon::{Daemon, DaemonConfig};
+use common::sink::SinkProcess;
+use common::{median, mib, size_label, Args, RoundResult};
+use tokio::net::TcpListener;
+
+const KNOWN: &[&str] = &["inflight", "sizes", "rounds", "secs", "warmup", "drain", "daemon"];
+const IN_FLIGHT: &[usize] = &[1, 64, 1024, 10_000];
+const SIZES: &[usize] = &[100, 10_000, 200_000];
+
+struct Plan {
+    rounds: usize,
+    secs: Duration,
+    warmup: Duration,
+    drain: Duration,
+}
+
+/// One configuration's measurements.
+struct Row {
+    in_flight: usize,
+    body: usize,
+    daemon: Vec<RoundResult>,
+    bare: Vec<RoundResult>,
+    idle_kb: u64,
+    peak_kb: u64,
+    /// Mean POST body the sink received from the daemon and from the bare client.
+    post_bytes: (f64, f64),
+    warnings: usize,
+}
+
+fn main() {
+    if common::sink::run_if_child() {
+        return;
+    }
+    let args = Args::parse(KNOWN);
+    if !args.bench {
+        println!("daemon_alone: skipped (run it with `cargo bench --bench daemon_alone`)");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("start the benchmark's runtime");
+    runtime.block_on(run(&args));
+}
+
+async fn run(args: &Args) {
+    let configs: Vec<(usize, usize)> = if args.has("inflight") || args.has("sizes") {
+        let sizes = args.list("sizes", &[100]);
+        let counts = args.list("inflight", &[64]);
+        counts.iter().flat_map(|&c| sizes.iter().map(move |&s| (c, s))).collect()
+    } else {
+        let counts = IN_FLIGHT.iter().map(|&c| (c, 100));
+        counts.chain(SIZES[1..].iter().map(|&s| (64, s))).collect()
+    };
+    let plan = Plan {
+        rounds: args.get("rounds", 5),
+        secs: Duration::from_secs_f64(args.get("secs", 3.0)),
+        warmup: Duration::from_secs_f64(args.get("warmup", 1.0)),
+        drain: Duration::from_secs_f64(args.get("drain", 30.0)),
+    };
+    let binary = common::daemon::binary(args);
+    println!("daemon: {}", binary.display());
+    let mut rows = Vec::new();
+    for (in_flight, body) in configs {
+        rows.push(measure(&binary, in_flight, body, &plan).await);
+    }
+    print_table(&rows);
+}
+
+async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> Row {
+    println!("\n== {in_flight} in flight, {} bodies ==", size_label(body));
+    let sink = SinkProcess::start(body);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the synthetic XEP-0114 server");
+    let config = DaemonConfig {
+        server_port: listener.local_addr().expect("its address").port(),
+        domain: server::DOMAIN,
+        sink_port: sink.port,
+        max_in_flight: in_flight.max(256),
+    };
+    let mut daemon = Daemon::start(binary, &config);
+    let (tcp, leftover) = match server::accept(&listener, Duration::from_secs(15)).await {
+        Ok(accepted) => accepted,
+        Err(error) => panic!("{error}\n{}", daemon.log()),
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_kb = daemon.rss_kb();
+    let slots = in_flight as u32;
+    let mut load = server::ComponentLoad::new(tcp, leftover, slots, body);
+    let bare = bare::BareClient::new(sink.port, in_flight, body);
+    // Warm-up: connection pools fill, allocators grow; not counted.
+    load.round(slots, plan.warmup, plan.drain).await;
+    bare.round(slots, plan.warmup, plan.drain).await;
+    let mut row = Row {
+        in_flight,
+        body,
+        daemon: Vec::new(),
+        bare: Vec::new(),
+        idle_kb,
+        peak_kb: 0,
+        post_bytes: (0.0, 0.0),
+        warnings: 0,
+    };
+    let mut posts = [(0u64, 0u64); 2];
+    for round in 1..=plan.rounds {
+        let before = sink.stats().await;
+        let a = load.round(slots, plan.secs, plan.drain).await;
+        let middle = sink.stats().await;
+        let b = bare.round(slots, plan.secs, plan.drain).await;
+        let after = sink.stats().await;
+        println!("{}", a.line(&format!("daemon  #{round}")));
+        println!("{}", b.line(&format!("bare    #{round}")));
+        posts[0] = add(posts[0], diff(middle, before));
+        posts[1] = add(posts[1], diff(after, middle));
+        row.daemon.push(a);
+        row.bare.push(b);
+    }
+    row.peak_kb = daemon.peak_rss_kb();
+    row.post_bytes = (mean(posts[0]), mean(posts[1]));
+    println!(
+        "daemon RSS idle {:.1} MiB, peak {:.1} MiB; mean POST body: daemon {:.0} B, bare {:.0} B",
+        mib(row.idle_kb),
+        mib(row.peak_kb),
+        row.post_bytes.0,
+        row.post_bytes.1
+    );
+    drop(load);
+    daemon.stop();
+    row.warnings = daemon.warnings();
+    if row.warnings > 0 {
+        println!("{}", daemon.log());
+    }
+    row
+}
+
+fn diff(later: (u64, u64), earlier: (u64, u64)) -> (u64, u64) {
+    (later.0 - earlier.0, later.1 - earlier.1)
+}
+
+fn add(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+    (a.0 + b.0, a.1 + b.1)
+}
+
+fn mean((count, bytes): (u64, u64)) -> f64 {
+    bytes as f64 / count.max(1) as f64
+}
+
+fn medians(rounds: &[RoundResult]) -> (f64, f64, f64) {
+    let pick = |f: &dyn Fn(&RoundResult) -> f64| median(&rounds.iter().map(f).collect::<Vec<_>>());
+    (
+        pick(&|r| r.rate()),
+        pick(&|r| r.percentile_ms(50.0)),
+        pick(&|r| r.percentile_ms(99.0)),
+    )
+}
+
+fn print_table(rows: &[Row]) {
+    println!("\nMedians over the rounds (daemon = component-http, bare = hyper client, same sink)");
+    println!(
+        "| in flight | body | daemon stanzas/s | bare POSTs/s | daemon/bare | daemon p50 / p99 ms \
+         | bare p50 / p99 ms | idle RSS | peak RSS | errors | lost | warnings |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let (a_rate, a50, a99) = medians(&row.daemon);
+        let (b_rate, b50, b99) = medians(&row.bare);
+        let errors: u64 = row.daemon.iter().map(|r| r.errors).sum();
+        let lost: u64 = row.daemon.iter().map(|r| r.lost).sum();
+        let bare_bad: u64 = row.bare.iter().map(|r| r.errors + r.lost).sum();
+        println!(
+            "| {} | {} | {a_rate:.0} | {b_rate:.0} | {:.0} % | {a50:.2} / {a99:.2} | {b50:.2} / {b99:.2} \
+             | {:.1} MiB | {:.1} MiB | {errors} | {lost} | {} |{}",
+            row.in_flight,
+            size_label(row.body),
+            100.0 * a_rate / b_rate,
+            mib(row.idle_kb),
+            mib(row.peak_kb),
+            row.warnings,
+            if bare_bad > 0 { format!(" (bare client: {bare_bad} failed)") } else { String::new() },
+        );
+    }
+}

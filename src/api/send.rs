@@ -1,0 +1,179 @@
+//! `POST /v1/send`: the same JSON as a webhook reply (`to`, `from`, `kind`, `type`, `body`,
+//! `stanza`), plus `component` and, for an iq get/set, `timeout`. Other stanzas are queued
+//! (202); an iq get/set waits for its answer (200) or times out (504).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::{ApiError, ApiState};
+use crate::handle::{ComponentHandle, API_IQ_PREFIX};
+use crate::stanza::fields::{stanza_from_fields, text, Defaults};
+use crate::stanza::reply::ReplyError;
+use crate::stanza::request::WebhookRequest;
+use crate::stanza::xml::set_attr;
+use crate::stanza::{Inbound, Kind};
+use crate::webhook::signature::new_message_id;
+
+pub async fn send(State(state): State<Arc<ApiState>>, body: Bytes) -> Response {
+    match send_inner(&state, &body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn send_inner(state: &ApiState, body: &[u8]) -> Result<Response, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object",
+        ));
+    };
+    let component = pick_component(state, &fields)?;
+    let id = format!("{API_IQ_PREFIX}{}", &new_message_id()[4..]);
+    let defaults = Defaults {
+        kind: Kind::Message,
+        to: None,
+        from: &component.domain,
+        iq_type: "get",
+        iq_id: Some(&id),
+    };
+    let mut stanza =
+        stanza_from_fields(&fields, &defaults, &component.domain).map_err(field_error)?;
+    let awaits_answer = stanza.name() == "iq" && matches!(stanza.attr("type"), Some("get" | "set"));
+    if awaits_answer || stanza.attr("id").is_none() {
+        // Answers to API iqs are found by this id; other stanzas get one to be traced by.
+        set_attr(&mut stanza, xml_ncname!("id"), &id);
+    }
+    let id = stanza.attr("id").unwrap_or_default().to_string();
+    if let Some(why) = component.not_connected_because() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_connected",
+            format!("{} is not connected: {why}", component.domain),
+        )
+        .retry_after(5));
+    }
+    if !awaits_answer {
+        queue(component, stanza)?;
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response());
+    }
+    let timeout = iq_timeout(state, &fields)?;
+    let answer = component.await_iq(&id);
+    if let Err(error) = queue(component, stanza) {
+        component.forget_iq(&id);
+        return Err(error);
+    }
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(Ok(answer)) => Ok(Json(answer_json(answer)).into_response()),
+        Ok(Err(_)) | Err(_) => {
+            component.forget_iq(&id);
+            Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!("no answer to iq {id} within {:.1} s", timeout.as_secs_f64()),
+            ))
+        }
+    }
+}
+
+fn pick_component<'a>(
+    state: &'a ApiState,
+    fields: &Map<String, Value>,
+) -> Result<&'a Arc<ComponentHandle>, ApiError> {
+    let named = text(fields, "component").map_err(field_error)?;
+    match (named, state.components.as_slice()) {
+        (None, [only]) => Ok(only),
+        (None, _) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+            "field 'component' is required when several domains are configured",
+        )),
+        (Some(domain), components) => {
+            components
+                .iter()
+                .find(|c| c.domain == domain)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "unknown_component",
+                        format!("no component '{domain}' is configured"),
+                    )
+                })
+        }
+    }
+}
+
+fn iq_timeout(state: &ApiState, fields: &Map<String, Value>) -> Result<Duration, ApiError> {
+    let bad = || {
+        let max = state.config.max_iq_timeout.as_secs_f64();
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("field 'timeout' must be a number of seconds in (0, {max}]"),
+        )
+    };
+    match fields.get("timeout") {
+        None | Some(Value::Null) => Ok(state.config.iq_timeout),
+        Some(Value::Number(seconds)) => match seconds.as_f64() {
+            Some(s) if s > 0.0 && s <= state.config.max_iq_timeout.as_secs_f64() => {
+                Ok(Duration::from_secs_f64(s))
+            }
+            _ => Err(bad()),
+        },
+        Some(_) => Err(bad()),
+    }
+}
+
+fn queue(component: &ComponentHandle, stanza: Element) -> Result<(), ApiError> {
+    component
+        .outbox
+        .try_send(stanza)
+        .map_err(|error| match error {
+            TrySendError::Full(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                "max_queued_replies reached; try again shortly",
+            )
+            .retry_after(1),
+            TrySendError::Closed(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopped",
+                "the component has stopped",
+            ),
+        })
+}
+
+/// The answer as JSON: the fields a webhook request carries, `stanza` included.
+fn answer_json(answer: Element) -> Value {
+    match Inbound::new(answer) {
+        Ok(inbound) => serde_json::to_value(WebhookRequest::new(&inbound)).unwrap_or(Value::Null),
+        Err(error) => json!({ "error": error.to_string() }),
+    }
+}
+
+fn field_error(error: ReplyError) -> ApiError {
+    let (status, code) = match error {
+        ReplyError::ForeignFrom { .. } => (StatusCode::FORBIDDEN, "foreign_from"),
+        ReplyError::MissingField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_field"),
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+    };
+    ApiError::new(status, code, error.to_string())
+}

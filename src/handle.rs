@@ -1,0 +1,219 @@
+//! What the rest of the process (the HTTP API) holds of a running component: its outbox, its
+//! live state for `/v1/status` and `/healthz`, the iq answers being awaited, its metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use minidom::Element;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::config::ComponentConfig;
+use crate::metrics::ComponentMetrics;
+
+/// Ids of iqs sent through the API start with this, so answers are found without a lookup
+/// for every other stanza.
+pub const API_IQ_PREFIX: &str = "api-";
+
+/// A running component, as seen from outside its tasks.
+pub struct ComponentHandle {
+    pub domain: String,
+    pub outbox: mpsc::Sender<Element>,
+    pub metrics: ComponentMetrics,
+    pub in_flight: Arc<Semaphore>,
+    pub max_in_flight: u32,
+    max_queued_replies: usize,
+    live: Mutex<Live>,
+    pending_iqs: Mutex<HashMap<String, oneshot::Sender<Element>>>,
+}
+
+#[derive(Default)]
+struct Live {
+    connected_since: Option<SystemTime>,
+    disconnected_because: Option<String>,
+    last_webhook_error: Option<(SystemTime, String)>,
+}
+
+/// One component in `GET /v1/status`.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub domain: String,
+    pub connected: bool,
+    /// Unix seconds since when connected (or null).
+    pub connected_since: Option<u64>,
+    /// Why it is not connected (or null).
+    pub disconnected_because: Option<String>,
+    pub reconnects: u64,
+    pub in_flight: usize,
+    pub queued_replies: usize,
+    pub dropped_replies: u64,
+    pub last_webhook_error: Option<WebhookError>,
+    pub stanzas_received: KindCounts,
+    pub webhook_requests: ClassCounts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookError {
+    pub at: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KindCounts {
+    pub message: u64,
+    pub presence: u64,
+    pub iq: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClassCounts {
+    #[serde(rename = "2xx")]
+    pub ok: u64,
+    #[serde(rename = "3xx")]
+    pub redirect: u64,
+    #[serde(rename = "4xx")]
+    pub client_error: u64,
+    #[serde(rename = "5xx")]
+    pub server_error: u64,
+    pub error: u64,
+}
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl ComponentHandle {
+    pub fn new(
+        config: &ComponentConfig,
+        outbox: mpsc::Sender<Element>,
+        metrics: ComponentMetrics,
+    ) -> ComponentHandle {
+        let max_in_flight =
+            u32::try_from(config.max_in_flight).unwrap_or(Semaphore::MAX_PERMITS as u32);
+        ComponentHandle {
+            domain: config.domain.clone(),
+            outbox,
+            metrics,
+            in_flight: Arc::new(Semaphore::new(max_in_flight as usize)),
+            max_in_flight,
+            max_queued_replies: config.max_queued_replies,
+            live: Mutex::new(Live {
+                disconnected_because: Some("not connected yet".into()),
+                ..Live::default()
+            }),
+            pending_iqs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set_connected(&self) {
+        let mut live = self.live();
+        live.connected_since = Some(SystemTime::now());
+        live.disconnected_because = None;
+        self.metrics.connected.set(1);
+    }
+
+    pub fn set_disconnected(&self, because: String) {
+        let mut live = self.live();
+        live.connected_since = None;
+        live.disconnected_because = Some(because);
+        self.metrics.connected.set(0);
+    }
+
+    /// `None` when connected, else why not.
+    pub fn not_connected_because(&self) -> Option<String> {
+        self.live().disconnected_because.clone()
+    }
+
+    pub fn record_webhook_error(&self, message: &str) {
+        self.live().last_webhook_error = Some((SystemTime::now(), message.to_string()));
+    }
+
+    pub fn calls_in_flight(&self) -> usize {
+        self.max_in_flight as usize - self.in_flight.available_permits()
+    }
+
+    pub fn queued_replies(&self) -> usize {
+        self.max_queued_replies - self.outbox.capacity()
+    }
+
+    pub fn status(&self) -> Status {
+        let live = self.live();
+        let [message, presence, iq] = self.metrics.received_counts();
+        let [ok, redirect, client_error, server_error, error] = self.metrics.webhook_counts();
+        Status {
+            domain: self.domain.clone(),
+            connected: live.connected_since.is_some(),
+            connected_since: live.connected_since.map(unix),
+            disconnected_because: live.disconnected_because.clone(),
+            reconnects: self.metrics.reconnects.get(),
+            in_flight: self.calls_in_flight(),
+            queued_replies: self.queued_replies(),
+            dropped_replies: self.metrics.dropped_replies.get(),
+            last_webhook_error: live.last_webhook_error.as_ref().map(|(at, message)| {
+                WebhookError {
+                    at: unix(*at),
+                    message: message.clone(),
+                }
+            }),
+            stanzas_received: KindCounts {
+                message,
+                presence,
+                iq,
+            },
+            webhook_requests: ClassCounts {
+                ok,
+                redirect,
+                client_error,
+                server_error,
+                error,
+            },
+        }
+    }
+
+    /// Registers an iq sent through the API; its answer comes back on the receiver.
+    pub fn await_iq(&self, id: &str) -> oneshot::Receiver<Element> {
+        let (sender, receiver) = oneshot::channel();
+        self.pending_iqs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_string(), sender);
+        receiver
+    }
+
+    /// Stops waiting for `id` (timed out, or never sent).
+    pub fn forget_iq(&self, id: &str) {
+        self.pending_iqs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// Hands an iq `result`/`error` to the API request awaiting it; gives it back otherwise.
+    pub fn answer_iq(&self, element: Element) -> Result<(), Element> {
+        let awaited = element.name() == "iq"
+            && matches!(element.attr("type"), Some("result" | "error"))
+            && element
+                .attr("id")
+                .is_some_and(|id| id.starts_with(API_IQ_PREFIX));
+        if !awaited {
+            return Err(element);
+        }
+        let id = element.attr("id").unwrap_or_default();
+        let waiting = self
+            .pending_iqs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        match waiting {
+            Some(sender) => sender.send(element),
+            None => Err(element),
+        }
+    }
+}
