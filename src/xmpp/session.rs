@@ -67,7 +67,9 @@ pub async fn serve(
     outbox: &mut mpsc::Receiver<Element>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
-    let mut permit: Option<OwnedSemaphorePermit> = None;
+    // Read only while a `max_in_flight` slot is free. The session is the only task that
+    // takes slots, so one seen free stays free until the element read next takes it.
+    let mut slot_free = false;
     let mut last_write = Instant::now();
     let mut keepalive = tokio::time::interval(context.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -75,7 +77,6 @@ pub async fn serve(
         tokio::select! {
             biased;
             _ = crate::stopped(shutdown) => {
-                drop(permit);
                 return drain(stream, context, outbox).await;
             }
             Some(first) = outbox.recv() => {
@@ -88,12 +89,20 @@ pub async fn serve(
                     last_write = Instant::now();
                 }
             }
-            acquired = Arc::clone(&context.handle.in_flight).acquire_owned(), if permit.is_none() => {
-                permit = acquired.ok();
+            _ = context.handle.in_flight.acquire(), if !slot_free => {
+                slot_free = true;
             }
-            item = stream.next(), if permit.is_some() => match item {
+            item = stream.next(), if slot_free => match item {
                 Some(Ok(element)) => {
-                    let Some(held) = permit.take() else { continue };
+                    let in_flight = Arc::clone(&context.handle.in_flight);
+                    let held = match in_flight.clone().try_acquire_owned() {
+                        Ok(held) => held,
+                        Err(_) => match in_flight.acquire_owned().await {
+                            Ok(held) => held,
+                            Err(_) => return Err(SessionError::Closed),
+                        },
+                    };
+                    slot_free = context.handle.in_flight.available_permits() > 0;
                     let now = handle(element, held, context)?;
                     if !now.is_empty() {
                         for stanza in &now {
