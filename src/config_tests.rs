@@ -189,3 +189,30 @@ fn bad_delivery_keys_are_named() {
     let typo = format!("{MINIMAL}retry = {{ max_atempts = 2 }}\n");
     assert!(parse(&typo).expect_err("typo").contains("max_atempts"));
 }
+
+#[test]
+fn api_section_has_defaults_and_named_errors() {
+    let text = format!("[api]\ntoken = \"0123456789abcdef\"\n{MINIMAL}");
+    let api = parse(&text).expect("valid").api.expect("api configured");
+    assert_eq!(api.listen.to_string(), "127.0.0.1:5380");
+    assert_eq!(api.iq_timeout, Duration::from_secs(30));
+    assert_eq!(api.max_iq_timeout, Duration::from_secs(120));
+    assert_eq!(api.max_request_size, 256 * 1024);
+    assert!(parse(MINIMAL).expect("valid").api.is_none(), "no [api], no API");
+    let no_token = format!("[api]\nlisten = \"127.0.0.1:1\"\n{MINIMAL}");
+    assert!(parse(&no_token).expect_err("token").contains("[api]: missing key 'token'"));
+    let short = format!("[api]\ntoken = \"short\"\n{MINIMAL}");
+    assert!(parse(&short).expect_err("short").contains("16 characters"));
+    let bad_listen = format!("[api]\ntoken = \"0123456789abcdef\"\nlisten = \"nowhere\"\n{MINIMAL}");
+    assert!(parse(&bad_listen).expect_err("listen").contains("'listen'"));
+    let printed = parse(&text).expect("valid").to_redacted_toml();
+    assert!(!printed.contains("0123456789abcdef"), "{printed}");
+}
+
+#[test]
+fn typing_notice_can_be_turned_off() {
+    let c = &parse(MINIMAL).expect("valid").components[0];
+    assert_eq!(c.typing_after, Some(Duration::from_secs(1)));
+    let off = parse(&format!("{MINIMAL}typing_after = 0\n")).expect("valid");
+    assert_eq!(off.components[0].typing_after, None);
+}
