@@ -36,13 +36,33 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("component-http: {error:#}");
-            ExitCode::FAILURE
+            exit_code(&error)
         }
     }
 }
 
+/// 2: no configuration given; 78 (EX_CONFIG): a configuration that cannot work — a bad
+/// file, or a secret the server rejects — which restarting will not fix; 1: anything else.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    if error.downcast_ref::<MissingConfig>().is_some() {
+        return ExitCode::from(2);
+    }
+    let rejected = matches!(
+        error.downcast_ref::<component_http::RunError>(),
+        Some(component_http::RunError::Connect(e)) if e.is_fatal()
+    );
+    if rejected || error.downcast_ref::<component_http::config::ConfigError>().is_some() {
+        return ExitCode::from(78);
+    }
+    ExitCode::FAILURE
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no configuration file: pass --config FILE")]
+struct MissingConfig;
+
 fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
-    let path = path.context("no configuration file: pass --config FILE")?;
+    let path = path.ok_or(MissingConfig)?;
     Ok(Config::load(&path)?)
 }
 

@@ -43,7 +43,7 @@ fn check_config_names_the_file_and_a_mistyped_key() {
     let path = write_config(&dir, &GOOD.replace("post_url", "post_ulr"));
     let output = run(&["check-config", "--config", &path]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.status.code(), Some(78), "EX_CONFIG: {stderr}");
     assert!(stderr.contains(&path), "{stderr}");
     assert!(stderr.contains("post_ulr"), "{stderr}");
 }
@@ -51,7 +51,7 @@ fn check_config_names_the_file_and_a_mistyped_key() {
 #[test]
 fn missing_config_option_is_explained() {
     let output = run(&[]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--config"));
 }
 
@@ -88,7 +88,7 @@ fn wrong_secret_exits_non_zero_with_a_clear_message() {
     }
     let output = child.wait_with_output().expect("collect output");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.status.code(), Some(78), "EX_CONFIG: {stderr}");
     assert!(
         stderr.contains("handshake rejected by the server for bot.localhost: check the secret"),
         "{stderr}"
