@@ -1,6 +1,7 @@
-//! Smoke test of the integration-test harness itself (tests/support): a real Prosody, two
-//! real slixmpp clients, message routing, a bogus message type, an iq ping, and the
-//! stop / kill -9 / restart cycle that later tests rely on. No component-http involved.
+//! Smoke test of the integration-test harness itself (tests/support), on each server
+//! (Prosody, ejabberd): two real slixmpp clients, message routing, a bogus message type, an
+//! iq ping, and the stop / kill -9 / restart cycle that later tests rely on. No
+//! component-http involved.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use minidom::Element;
 use support::client::{to_xml, XmppClient};
-use support::prosody::Prosody;
+use support::server::{Server, XmppServer};
 
 const T: Duration = Duration::from_secs(10);
 const CLIENT_NS: &str = "jabber:client";
@@ -23,22 +24,32 @@ fn is_iq_with_id(id: &'static str) -> impl Fn(&Element) -> bool {
 }
 
 #[tokio::test]
-async fn harness_smoke() {
-    let mut prosody = Prosody::start(
+async fn harness_smoke_prosody() {
+    harness_smoke(Server::Prosody).await;
+}
+
+#[tokio::test]
+async fn harness_smoke_ejabberd() {
+    harness_smoke(Server::Ejabberd).await;
+}
+
+async fn harness_smoke(kind: Server) {
+    let mut server = kind.start(
         &[("bot.localhost", "secret")],
         &[("alice", "pw"), ("bob", "pw")],
     );
     println!(
-        "prosody in {:?}, c2s {}, component {}",
-        prosody.dir.path(),
-        prosody.c2s_port,
-        prosody.component_port
+        "{} in {:?}, c2s {}, component {}",
+        kind.name(),
+        server.dir(),
+        server.c2s_port(),
+        server.component_port()
     );
-    std::net::TcpStream::connect(("127.0.0.1", prosody.component_port))
+    std::net::TcpStream::connect(("127.0.0.1", server.component_port()))
         .expect("component port accepts TCP");
 
-    let mut alice = XmppClient::connect("alice@localhost", "pw", prosody.c2s_port).await;
-    let mut bob = XmppClient::connect("bob@localhost/phone", "pw", prosody.c2s_port).await;
+    let mut alice = XmppClient::connect("alice@localhost", "pw", server.c2s_port()).await;
+    let mut bob = XmppClient::connect("bob@localhost/phone", "pw", server.c2s_port()).await;
     assert!(
         alice.full_jid().starts_with("alice@localhost/"),
         "{}",
@@ -62,7 +73,7 @@ async fn harness_smoke() {
     assert_eq!(msg.attr("from"), Some(alice.full_jid()));
     assert_eq!(msg.attr("type"), Some("chat"));
 
-    // 2. An invalid message type: just observe what Prosody does with it.
+    // 2. An invalid message type: just observe what the server does with it.
     alice
         .send("<message type='bogus' to='bob@localhost'><body>x</body></message>")
         .await;
@@ -115,7 +126,7 @@ async fn harness_smoke() {
     );
 
     // 5. Graceful stop: clients get a system-shutdown stream error.
-    prosody.stop();
+    server.stop();
     assert!(
         alice.wait_disconnected(T).await,
         "alice disconnected by stop()"
@@ -125,16 +136,20 @@ async fn harness_smoke() {
         "stream errors at alice: {:?}",
         alice.stream_errors.iter().map(to_xml).collect::<Vec<_>>()
     );
-    assert!(alice
-        .stream_errors
-        .iter()
-        .any(|e| e.get_child("system-shutdown", STREAMS_NS).is_some()));
+    assert!(
+        alice
+            .stream_errors
+            .iter()
+            .any(|e| e.get_child("system-shutdown", STREAMS_NS).is_some()),
+        "{}",
+        server.log_tail()
+    );
 
     // 6. Restart (same ports, same users), then kill -9: no stream error this time.
-    prosody.restart();
-    let mut bob = XmppClient::connect("bob@localhost", "pw", prosody.c2s_port).await;
-    prosody.kill9();
-    assert!(!prosody.is_running());
+    server.restart();
+    let mut bob = XmppClient::connect("bob@localhost", "pw", server.c2s_port()).await;
+    server.kill9();
+    assert!(!server.is_running());
     assert!(
         bob.wait_disconnected(T).await,
         "bob disconnected by kill9()"
@@ -145,8 +160,8 @@ async fn harness_smoke() {
     );
 
     // 7. And back again: the data survived, ping works.
-    prosody.restart();
-    let mut alice = XmppClient::connect("alice@localhost", "pw", prosody.c2s_port).await;
+    server.restart();
+    let mut alice = XmppClient::connect("alice@localhost", "pw", server.c2s_port()).await;
     alice
         .send("<iq type='get' to='localhost' id='ping2'><ping xmlns='urn:xmpp:ping'/></iq>")
         .await;
@@ -157,4 +172,14 @@ async fn harness_smoke() {
     assert_eq!(pong.attr("type"), Some("result"));
     let status = alice.close().await;
     assert!(status.success(), "clean exit on stdin EOF: {status}");
+
+    // 8. ejabberd runs as a tree of processes (su, sh, beam.smp, erl_child_setup, ...):
+    // dropping it leaves none of them behind.
+    if let XmppServer::Ejabberd(ejabberd) = &server {
+        let processes = ejabberd.process_tree();
+        assert!(processes.iter().any(|p| p.is_beam()), "{processes:?}");
+        drop(server);
+        let left: Vec<_> = processes.iter().filter(|p| p.is_alive()).collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
 }

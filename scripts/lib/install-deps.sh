@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared by scripts/test and scripts/demo (source it, then call install_deps): installs
-# what the integration tests and the demo need, Prosody (Debian) and slixmpp (PyPI), plus the
-# interpreters the example bots' tests run (php-cli and nodejs, Debian), if missing.
+# what the integration tests and the demo need, if missing: Prosody and ejabberd (Debian);
+# slixmpp, standardwebhooks, prometheus_client and schemathesis (PyPI); and the interpreters
+# the example bots' tests run (php-cli and nodejs, Debian).
 # Idempotent: when everything is there it changes nothing and touches no network.
 
 _deps_log() { echo "[install-deps] $*" >&2; }
@@ -33,38 +34,43 @@ _deps_apt_install() {
     _deps_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
-# Installs Debian's prosody without letting it start (or stay) as a system service: the
-# tests and the demo run their own Prosody, in a temp dir, on free ports.
-_deps_install_prosody() {
-    local policy=/usr/sbin/policy-rc.d made_policy=0
+# Installs Debian's package $1 (an XMPP server: prosody, ejabberd) without letting it start
+# (or stay) as a system service: the tests and the demo run their own server, in a temp dir,
+# on free ports.
+_deps_install_server() {
+    local package=$1 policy=/usr/sbin/policy-rc.d made_policy=0
     if [ ! -e "$policy" ]; then
         # invoke-rc.d asks this file whether a package may start its service; 101 = no.
         _deps_as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
         made_policy=1
     fi
     local rc=0
-    _deps_apt_install prosody || rc=$?
+    _deps_apt_install "$package" || rc=$?
     if [ "$made_policy" -eq 1 ]; then
         _deps_as_root rm -f "$policy"
     fi
     [ "$rc" -eq 0 ] || return "$rc"
     # Where systemd runs, make sure the packaged service is neither running nor enabled.
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        _deps_as_root systemctl disable --now prosody.service >/dev/null 2>&1 || true
+        _deps_as_root systemctl disable --now "$package.service" >/dev/null 2>&1 || true
     fi
 }
 
-_deps_have_slixmpp() { python3 -c 'import slixmpp' >/dev/null 2>&1; }
+_deps_have_module() { python3 -c "import $1" >/dev/null 2>&1; }
 
-_deps_install_slixmpp() {
-    _deps_log "python3 -m pip install slixmpp"
-    if python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore slixmpp \
-        && _deps_have_slixmpp; then
+# Installs PyPI package $2 (importable as $1) unless it is there; $3, if given, is the
+# Debian package to fall back on where pip cannot install (PEP 668, or no pip).
+_deps_python_package() {
+    local module=$1 package=$2 fallback=${3:-}
+    _deps_have_module "$module" && return 0
+    _deps_log "python3 -m pip install $package"
+    if python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$package" \
+        && _deps_have_module "$module"; then
         return 0
     fi
-    # A Debian system python3 refuses pip installs (PEP 668) or may lack pip: use its package.
-    _deps_log "pip failed; trying Debian's python3-slixmpp"
-    _deps_apt_install python3-slixmpp && _deps_have_slixmpp
+    [ -n "$fallback" ] || return 1
+    _deps_log "pip failed; trying Debian's $fallback"
+    _deps_apt_install "$fallback" && _deps_have_module "$module"
 }
 
 install_deps() {
@@ -72,11 +78,18 @@ install_deps() {
         _deps_apt_install python3 python3-pip
     fi
     if ! command -v prosody >/dev/null 2>&1 || ! command -v prosodyctl >/dev/null 2>&1; then
-        _deps_install_prosody
+        _deps_install_server prosody
     fi
-    if ! _deps_have_slixmpp; then
-        _deps_install_slixmpp
+    # tests/support/ejabberd.rs; ejabberdctl is in /usr/sbin, often not in a user's PATH.
+    if ! command -v ejabberdctl >/dev/null 2>&1 && [ ! -x /usr/sbin/ejabberdctl ]; then
+        _deps_install_server ejabberd
     fi
+    # The test client (tests/support/xmpp_client.py); the independent signature verifier,
+    # the Prometheus parser and the API fuzzer of the end-to-end tests.
+    _deps_python_package slixmpp slixmpp python3-slixmpp
+    _deps_python_package standardwebhooks standardwebhooks
+    _deps_python_package prometheus_client prometheus_client python3-prometheus-client
+    _deps_python_package schemathesis schemathesis
     # examples/echo_bot.php and examples/echo_bot.js (tests/e2e/examples.rs runs them).
     if ! command -v php >/dev/null 2>&1; then
         _deps_apt_install php-cli

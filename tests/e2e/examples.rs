@@ -13,6 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::fixture::{ask, body, World};
+use crate::support::server::Server;
 
 const BOT_START_TIMEOUT: Duration = Duration::from_secs(10);
 const SILENCE: Duration = Duration::from_secs(2);
@@ -98,9 +99,9 @@ impl ExampleBot {
     }
 }
 
-/// Starts Prosody and component-http against `bot`, then checks the echo and the silence.
-async fn echoes_through_the_daemon(bot: &ExampleBot) {
-    let world = World::start_for_url(&bot.url, "").await;
+/// Starts `server` and component-http against `bot`, then checks the echo and the silence.
+async fn echoes_through_the_daemon(server: Server, bot: &ExampleBot) {
+    let world = World::start_for_url_on(server, &bot.url, "").await;
     let mut alice = world.client("alice").await;
 
     let reply = ask(&mut alice, "echo@bot.localhost", "hello").await;
@@ -127,23 +128,23 @@ async fn echoes_through_the_daemon(bot: &ExampleBot) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_echo_bot() {
+async fn python_echo_bot(server: Server) {
     let bot = ExampleBot::start("python3", &["examples/echo_bot.py", "{port}"]).await;
-    echoes_through_the_daemon(&bot).await;
+    echoes_through_the_daemon(server, &bot).await;
 }
+on_both_servers!(python_echo_bot);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn php_echo_bot() {
+async fn php_echo_bot(server: Server) {
     let bot = ExampleBot::start("php", &["-S", "127.0.0.1:{port}", "examples/echo_bot.php"]).await;
-    echoes_through_the_daemon(&bot).await;
+    echoes_through_the_daemon(server, &bot).await;
 }
+on_both_servers!(php_echo_bot);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_echo_bot() {
+async fn node_echo_bot(server: Server) {
     let bot = ExampleBot::start("node", &["examples/echo_bot.js", "{port}"]).await;
-    echoes_through_the_daemon(&bot).await;
+    echoes_through_the_daemon(server, &bot).await;
 }
+on_both_servers!(node_echo_bot);
 
 /// A port on 127.0.0.1 that was free a moment ago.
 fn free_port() -> u16 {

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use crate::fixture::{ask, body, config_for, error_of, Daemon, World};
+use crate::support::server::Server;
 
 fn owned(error: (&str, &str, Option<&str>)) -> (String, String, Option<String>) {
     (error.0.into(), error.1.into(), error.2.map(str::to_string))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_codes_map_to_stanza_errors() {
-    let world = World::start("").await;
+async fn status_codes_map_to_stanza_errors(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     let table = [
         ("status 404", ("cancel", "item-not-found", None)),
@@ -36,10 +36,10 @@ async fn status_codes_map_to_stanza_errors() {
         assert_eq!(reply.attr("from"), Some("echo@bot.localhost"));
     }
 }
+on_both_servers!(status_codes_map_to_stanza_errors);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_content_sends_nothing() {
-    let world = World::start("").await;
+async fn no_content_sends_nothing(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     alice
         .send("<message type='chat' to='echo@bot.localhost'><x xmlns='urn:no-body'/></message>")
@@ -54,10 +54,10 @@ async fn no_content_sends_nothing() {
         "but the webhook was called"
     );
 }
+on_both_servers!(no_content_sends_nothing);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_json_bad_stanza_and_foreign_from_get_errors() {
-    let world = World::start("").await;
+async fn bad_json_bad_stanza_and_foreign_from_get_errors(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     for command in ["badjson", "badstanza"] {
         let reply = ask(&mut alice, "echo@bot.localhost", command).await;
@@ -75,10 +75,10 @@ async fn bad_json_bad_stanza_and_foreign_from_get_errors() {
         "Did you say still?"
     );
 }
+on_both_servers!(bad_json_bad_stanza_and_foreign_from_get_errors);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_timeout_is_gateway_timeout() {
-    let world = World::start("timeout = 1").await;
+async fn webhook_timeout_is_gateway_timeout(server: Server) {
+    let world = World::start_on(server, "timeout = 1").await;
     let mut alice = world.client("alice").await;
     let started = std::time::Instant::now();
     let reply = ask(&mut alice, "echo@bot.localhost", "sleep 5").await;
@@ -91,16 +91,16 @@ async fn webhook_timeout_is_gateway_timeout() {
         "answered after the 1 s timeout"
     );
 }
+on_both_servers!(webhook_timeout_is_gateway_timeout);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connection_refused_is_connection_failure() {
+async fn connection_refused_is_connection_failure(server: Server) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("address").port();
     drop(closed);
-    let mut world = World::start("").await;
+    let mut world = World::start_on(server, "").await;
     drop(world.daemon.take());
     let daemon = Daemon::start(&config_for(
-        &world.prosody,
+        &world.server,
         &format!("http://127.0.0.1:{port}/"),
         "",
     ));
@@ -116,10 +116,10 @@ async fn connection_refused_is_connection_failure() {
     );
     drop(daemon);
 }
+on_both_servers!(connection_refused_is_connection_failure);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn message_of_type_error_is_forwarded_but_never_answered() {
-    let world = World::start("").await;
+async fn message_of_type_error_is_forwarded_but_never_answered(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     alice
         .send("<message type='error' to='echo@bot.localhost' id='e1'><body>status 500</body>\
@@ -136,3 +136,4 @@ async fn message_of_type_error_is_forwarded_but_never_answered() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].json["type"], "error");
 }
+on_both_servers!(message_of_type_error_is_forwarded_but_never_answered);

@@ -1,5 +1,6 @@
-//! One test's world: a real Prosody, the webhook, component-http's `run` in-process, and
-//! logged-in clients; plus the small assertions every test shares.
+//! One test's world: a real XMPP server (Prosody or ejabberd), the webhook, component-http's
+//! `run` in-process, and logged-in clients; plus the small assertions every test shares,
+//! and `on_both_servers!`, which runs one test body against each server.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::support::client::{to_xml, XmppClient};
-use crate::support::prosody::Prosody;
+use crate::support::server::{Server, XmppServer};
 use crate::webhook::{scripted_bot, Canned, WebhookServer};
 
 pub const DOMAIN: &str = "bot.localhost";
@@ -26,6 +27,12 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config_text: &str) -> Daemon {
+        if std::env::var_os("RUST_LOG").is_some() {
+            // Debugging aid: RUST_LOG=component_http=debug shows the daemons' logs.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .try_init();
+        }
         let config =
             Config::parse(config_text, std::path::Path::new(".")).expect("valid test config");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -64,48 +71,74 @@ impl Drop for Daemon {
     }
 }
 
-/// The configuration text for one component of `prosody`, with `extra` keys appended.
-pub fn config_for(prosody: &Prosody, post_url: &str, extra: &str) -> String {
+/// After `async fn name(server: Server) { ... }`, `on_both_servers!(name);` adds the
+/// tests `name::prosody` and `name::ejabberd`, which run that body against each server.
+macro_rules! on_both_servers {
+    ($name:ident) => {
+        mod $name {
+            use crate::support::server::Server;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn prosody() {
+                super::$name(Server::Prosody).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn ejabberd() {
+                super::$name(Server::Ejabberd).await;
+            }
+        }
+    };
+}
+
+/// The configuration text for one component of `server`, with `extra` keys appended.
+pub fn config_for(server: &XmppServer, post_url: &str, extra: &str) -> String {
     format!(
         "[server]\nhost = \"127.0.0.1\"\nport = {}\n\n[[component]]\ndomain = \"{DOMAIN}\"\n\
          secret = \"{SECRET}\"\npost_url = \"{post_url}\"\n{extra}\n",
-        prosody.component_port
+        server.component_port()
     )
 }
 
 pub struct World {
-    pub prosody: Prosody,
+    pub server: XmppServer,
     /// The in-process webhook; None when the daemon posts to an external one (`start_for_url`).
     webhook: Option<WebhookServer>,
     pub daemon: Option<Daemon>,
 }
 
 impl World {
-    /// Prosody (users alice and bob), the scripted webhook bot and component-http.
-    pub async fn start(extra_config: &str) -> World {
-        World::start_with(scripted_bot, extra_config).await
+    /// `server` (users alice and bob), the scripted webhook bot and component-http.
+    pub async fn start_on(server: Server, extra_config: &str) -> World {
+        World::start_with_on(server, scripted_bot, extra_config).await
     }
 
-    pub async fn start_with(
+    pub async fn start_with_on(
+        server: Server,
         script: impl Fn(&Value) -> Canned + Send + Sync + 'static,
         extra_config: &str,
     ) -> World {
         let webhook = WebhookServer::start(script).await;
         let url = webhook.url.clone();
-        World::launch(Some(webhook), &url, extra_config)
+        World::launch(server, Some(webhook), &url, extra_config)
     }
 
-    /// Prosody (users alice and bob) and component-http posting to `url`, a webhook this
+    /// `server` (users alice and bob) and component-http posting to `url`, a webhook this
     /// fixture does not run (e.g. one of the example bots).
-    pub async fn start_for_url(url: &str, extra_config: &str) -> World {
-        World::launch(None, url, extra_config)
+    pub async fn start_for_url_on(server: Server, url: &str, extra_config: &str) -> World {
+        World::launch(server, None, url, extra_config)
     }
 
-    fn launch(webhook: Option<WebhookServer>, post_url: &str, extra_config: &str) -> World {
-        let prosody = Prosody::start(&[(DOMAIN, SECRET)], &[("alice", "pw"), ("bob", "pw")]);
-        let daemon = Daemon::start(&config_for(&prosody, post_url, extra_config));
+    fn launch(
+        server: Server,
+        webhook: Option<WebhookServer>,
+        post_url: &str,
+        extra_config: &str,
+    ) -> World {
+        let server = server.start(&[(DOMAIN, SECRET)], &[("alice", "pw"), ("bob", "pw")]);
+        let daemon = Daemon::start(&config_for(&server, post_url, extra_config));
         World {
-            prosody,
+            server,
             webhook,
             daemon: Some(daemon),
         }
@@ -121,16 +154,19 @@ impl World {
     /// A logged-in client, once the component answers through the server.
     pub async fn client(&self, user: &str) -> XmppClient {
         let mut client =
-            XmppClient::connect(&format!("{user}@localhost"), "pw", self.prosody.c2s_port).await;
+            XmppClient::connect(&format!("{user}@localhost"), "pw", self.server.c2s_port()).await;
         wait_component_online(&mut client).await;
         client
     }
 }
 
-/// Pings the component through Prosody until it answers `result` (Prosody itself answers
-/// with an error while the component is not connected).
+/// Pings the component through the server until it answers `result` (the server itself
+/// answers with an error while the component is not connected).
 pub async fn wait_component_online(client: &mut XmppClient) {
-    for attempt in 0..100 {
+    // A ping routed to a component connection that is just closing is lost by the server
+    // (neither answered nor bounced): ask again after a second rather than wait it out.
+    const PER_PING: Duration = Duration::from_secs(1);
+    for attempt in 0..60 {
         let id = format!("online-{attempt}");
         client
             .send(&format!(
@@ -138,7 +174,7 @@ pub async fn wait_component_online(client: &mut XmppClient) {
             ))
             .await;
         let answer = client
-            .recv_matching(WAIT, |s| {
+            .recv_matching(PER_PING, |s| {
                 s.name() == "iq" && s.attr("id") == Some(id.as_str())
             })
             .await;
@@ -161,14 +197,26 @@ pub async fn ask(client: &mut XmppClient, to: &str, body: &str) -> Element {
     next_message(client).await
 }
 
+/// The next message that is not a standalone typing notice (see `is_chat_state_notice`).
 pub async fn next_message(client: &mut XmppClient) -> Element {
-    let stanza = client.recv_matching(WAIT, |s| s.name() == "message").await;
+    let stanza = client
+        .recv_matching(WAIT, |s| s.name() == "message" && !is_chat_state_notice(s))
+        .await;
     stanza.unwrap_or_else(|| {
         panic!(
             "no message within {WAIT:?}; client stderr:\n{}",
             client.stderr()
         )
     })
+}
+
+/// A message carrying only a XEP-0085 chat state (`<composing/>`, `<active/>`): what the
+/// component sends while a webhook is slow (`typing_after`), not an answer.
+pub fn is_chat_state_notice(stanza: &Element) -> bool {
+    let chat_states = "http://jabber.org/protocol/chatstates";
+    stanza.name() == "message"
+        && stanza.children().count() > 0
+        && stanza.children().all(|child| child.has_ns(chat_states))
 }
 
 pub fn body(stanza: &Element) -> String {

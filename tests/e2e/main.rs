@@ -1,14 +1,19 @@
-//! End-to-end tests: a real Prosody, a real XMPP client (slixmpp), component-http's `run`
-//! and a real HTTP webhook on loopback. One module per area of CONTRACT.md.
+//! End-to-end tests: a real XMPP server, a real XMPP client (slixmpp), component-http's `run`
+//! and a real HTTP webhook on loopback. One module per area of CONTRACT.md. Every test body
+//! runs twice, as `name::prosody` and `name::ejabberd` (`on_both_servers!` in fixture.rs).
 
 #[path = "../support/mod.rs"]
 mod support;
 
+#[macro_use]
 mod fixture;
 mod webhook;
 
+mod api;
+mod api_fuzz;
 mod examples;
 mod failures;
 mod messages;
 mod presence_and_iq;
+mod reliability;
 mod robustness;

@@ -1,10 +1,10 @@
 //! Replies built from the webhook's JSON: echo, addressing, raw stanzas, media types.
 
 use crate::fixture::{ask, body, next_message, World, DOMAIN};
+use crate::support::server::Server;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn echo_round_trip_and_request_fields() {
-    let world = World::start("").await;
+async fn echo_round_trip_and_request_fields(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     let reply = ask(&mut alice, &format!("echo@{DOMAIN}"), "hello").await;
     assert_eq!(body(&reply), "Did you say hello?");
@@ -23,17 +23,17 @@ async fn echo_round_trip_and_request_fields() {
     assert!(stanza.starts_with("<message "), "{stanza}");
     assert!(
         stanza.contains("xml:lang='en'"),
-        "Prosody's xml:lang is kept: {stanza}"
+        "the server's xml:lang is kept: {stanza}"
     );
     assert!(stanza.contains("<body>hello</body>"), "{stanza}");
     assert_eq!(request.headers["content-type"], "application/json");
     let agent = request.headers["user-agent"].to_str().expect("ascii");
     assert_eq!(agent, concat!("component-http/", env!("CARGO_PKG_VERSION")));
 }
+on_both_servers!(echo_round_trip_and_request_fields);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn host_bare_and_full_addresses_all_reach_the_webhook() {
-    let world = World::start("").await;
+async fn host_bare_and_full_addresses_all_reach_the_webhook(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     for to in [DOMAIN, "echo@bot.localhost", "echo@bot.localhost/desk"] {
         let reply = ask(&mut alice, to, "where").await;
@@ -45,10 +45,10 @@ async fn host_bare_and_full_addresses_all_reach_the_webhook() {
         );
     }
 }
+on_both_servers!(host_bare_and_full_addresses_all_reach_the_webhook);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reply_to_another_user() {
-    let world = World::start("").await;
+async fn reply_to_another_user(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     let mut bob = world.client("bob").await;
     alice
@@ -60,13 +60,17 @@ async fn reply_to_another_user() {
     assert_eq!(body(&forwarded), "for you");
     assert_eq!(forwarded.attr("from"), Some("echo@bot.localhost"));
 }
+on_both_servers!(reply_to_another_user);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_stanza_reply_is_sent_as_given() {
-    let world = World::start("").await;
+async fn raw_stanza_reply_is_sent_as_given(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     let reply = ask(&mut alice, "echo@bot.localhost", "raw").await;
-    assert_eq!(reply.attr("type"), Some("normal"));
+    // The webhook's stanza says type='normal': see `Server::message_type_as_delivered`.
+    assert_eq!(
+        reply.attr("type"),
+        server.message_type_as_delivered("normal")
+    );
     assert_eq!(reply.attr("from"), Some("echo@bot.localhost"));
     assert_eq!(body(&reply), "raw reply");
     assert!(reply.get_child("subject", "jabber:client").is_some());
@@ -75,10 +79,10 @@ async fn raw_stanza_reply_is_sent_as_given() {
         .expect("extension kept");
     assert_eq!(custom.attr("v"), Some("1"));
 }
+on_both_servers!(raw_stanza_reply_is_sent_as_given);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn charset_parameter_and_numbers() {
-    let world = World::start("").await;
+async fn charset_parameter_and_numbers(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     assert_eq!(
         body(&ask(&mut alice, "echo@bot.localhost", "charset").await),
@@ -89,3 +93,4 @@ async fn charset_parameter_and_numbers() {
         "42"
     );
 }
+on_both_servers!(charset_parameter_and_numbers);

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use crate::fixture::{error_of, World, DOMAIN, WAIT};
+use crate::support::server::Server;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribe_and_probe_are_answered_by_the_component() {
-    let world = World::start("").await;
+async fn subscribe_and_probe_are_answered_by_the_component(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     // Prosody forwards `subscribed` only to sessions that fetched the roster, as clients do.
     alice
@@ -24,7 +24,7 @@ async fn subscribe_and_probe_are_answered_by_the_component() {
             s.name() == "presence" && s.attr("type") == Some("subscribed")
         })
         .await
-        .unwrap_or_else(|| panic!("no subscribed; server log:\n{}", world.prosody.log_tail()));
+        .unwrap_or_else(|| panic!("no subscribed; server log:\n{}", world.server.log_tail()));
     let from = subscribed.attr("from").unwrap_or_default();
     assert_eq!(from.split('/').next(), Some("echo@bot.localhost"), "{from}");
     let available = alice
@@ -54,10 +54,10 @@ async fn subscribe_and_probe_are_answered_by_the_component() {
         "presence is not forwarded by default"
     );
 }
+on_both_servers!(subscribe_and_probe_are_answered_by_the_component);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ping_disco_and_unknown_iq() {
-    let world = World::start("").await;
+async fn ping_disco_and_unknown_iq(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     alice
         .send(&format!(
@@ -96,10 +96,10 @@ async fn ping_disco_and_unknown_iq() {
         "iq is not forwarded by default"
     );
 }
+on_both_servers!(ping_disco_and_unknown_iq);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwarded_iq_and_presence_reach_the_webhook() {
-    let world = World::start(r#"stanzas = ["message", "presence", "iq"]"#).await;
+async fn forwarded_iq_and_presence_reach_the_webhook(server: Server) {
+    let world = World::start_on(server, r#"stanzas = ["message", "presence", "iq"]"#).await;
     let mut alice = world.client("alice").await;
     alice
         .send(&format!(
@@ -135,3 +135,4 @@ async fn forwarded_iq_and_presence_reach_the_webhook() {
         .unwrap_or_default()
         .contains("jabber:iq:version"));
 }
+on_both_servers!(forwarded_iq_and_presence_reach_the_webhook);

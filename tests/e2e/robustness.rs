@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use crate::fixture::{ask, body, config_for, Daemon, World, DOMAIN};
+use serde_json::Value;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unicode_and_a_20_kb_body_round_trip() {
-    let world = World::start("").await;
+use crate::fixture::{ask, body, config_for, Daemon, World, DOMAIN};
+use crate::support::server::Server;
+
+async fn unicode_and_a_20_kb_body_round_trip(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     let unicode = "héllo wörld ✓ 🎉 日本語 &amp; &lt;tag&gt;";
     let reply = ask(&mut alice, "echo@bot.localhost", unicode).await;
@@ -17,15 +19,16 @@ async fn unicode_and_a_20_kb_body_round_trip() {
     let reply = ask(&mut alice, "echo@bot.localhost", &large).await;
     assert_eq!(body(&reply), format!("Did you say {large}?"));
 }
+on_both_servers!(unicode_and_a_20_kb_body_round_trip);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bogus_message_type_does_not_knock_the_component_offline() {
-    let world = World::start("").await;
+async fn bogus_message_type_does_not_knock_the_component_offline(server: Server) {
+    let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     alice
         .send("<message type='bogus' to='echo@bot.localhost' id='b1'><body>bogus</body></message>")
         .await;
-    // Prosody passes the unknown type through; the component forwards it like any message.
+    // The server routes it (Prosody with its type, ejabberd without: see
+    // `Server::message_type_as_delivered`); the component forwards it like any message.
     assert_eq!(
         body(&crate::fixture::next_message(&mut alice).await),
         "Did you say bogus?"
@@ -36,41 +39,42 @@ async fn bogus_message_type_does_not_knock_the_component_offline() {
         .into_iter()
         .find(|r| r.json["id"] == "b1");
     assert_eq!(
-        bogus.expect("the bogus message reached the webhook").json["type"],
-        "bogus"
+        bogus
+            .expect("the bogus message reached the webhook")
+            .json
+            .get("type")
+            .cloned(),
+        server.message_type_as_delivered("bogus").map(Value::from)
     );
     // And the stream is still up: the next message is answered.
     let reply = ask(&mut alice, "echo@bot.localhost", "after bogus").await;
     assert_eq!(body(&reply), "Did you say after bogus?");
 }
+on_both_servers!(bogus_message_type_does_not_knock_the_component_offline);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connection_is_kept_alive() {
+async fn idle_connection_is_kept_alive(server: Server) {
     // The library's read timeout is `keepalive` and its hard timeout `timeout` after that:
     // idle for well over both, the stream must still be the same one.
-    let world = World::start("keepalive = 1\ntimeout = 1").await;
+    let world = World::start_on(server, "keepalive = 1\ntimeout = 1").await;
     let mut alice = world.client("alice").await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(
         body(&ask(&mut alice, "echo@bot.localhost", "still there").await),
         "Did you say still there?"
     );
-    let log =
-        std::fs::read_to_string(world.prosody.dir.path().join("prosody.log")).unwrap_or_default();
-    let sessions = log
-        .matches("External component successfully authenticated")
-        .count();
+    let log = world.server.log();
+    let sessions = log.matches(server.component_login_log_line()).count();
     assert_eq!(
         sessions, 1,
         "one component session, never reconnected:\n{log}"
     );
 }
+on_both_servers!(idle_connection_is_kept_alive);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_secret_stops_run_with_a_clear_error() {
-    let world = World::start("").await;
+async fn wrong_secret_stops_run_with_a_clear_error(server: Server) {
+    let world = World::start_on(server, "").await;
     let config =
-        config_for(&world.prosody, &world.webhook().url, "").replace("component-secret", "wrong");
+        config_for(&world.server, &world.webhook().url, "").replace("component-secret", "wrong");
     let daemon = Daemon::start(&config);
     let error = daemon
         .finished(Duration::from_secs(15))
@@ -81,10 +85,10 @@ async fn wrong_secret_stops_run_with_a_clear_error() {
         format!("handshake rejected by the server for {DOMAIN}: check the secret")
     );
 }
+on_both_servers!(wrong_secret_stops_run_with_a_clear_error);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_answers_in_flight_stanzas_then_returns_ok() {
-    let mut world = World::start("").await;
+async fn shutdown_answers_in_flight_stanzas_then_returns_ok(server: Server) {
+    let mut world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
     alice
         .send("<message type='chat' to='echo@bot.localhost'><body>sleep 1</body></message>")
@@ -99,3 +103,4 @@ async fn shutdown_answers_in_flight_stanzas_then_returns_ok() {
         "the in-flight webhook call was answered before exit"
     );
 }
+on_both_servers!(shutdown_answers_in_flight_stanzas_then_returns_ok);

@@ -1,7 +1,11 @@
-//! Shared integration-test harness: a real Prosody per test (`prosody`) and real XMPP
-//! users driven through slixmpp (`client`). Include it with `mod support;`.
+//! Shared integration-test harness: a real Prosody (`prosody`) or ejabberd (`ejabberd`)
+//! per test, either behind `server::XmppServer`, and real XMPP users driven through
+//! slixmpp (`client`). Include it with `mod support;`.
 // Each test binary uses only part of the harness.
 #![allow(dead_code)]
 
 pub mod client;
+pub mod ejabberd;
+pub mod process_tree;
 pub mod prosody;
+pub mod server;

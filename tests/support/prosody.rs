@@ -351,7 +351,7 @@ fn lua_str(s: &str) -> String {
     )
 }
 
-fn running_as_root() -> bool {
+pub(super) fn running_as_root() -> bool {
     // Effective uid, from /proc (no libc dependency needed).
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -373,7 +373,7 @@ fn server_pid(runuser_pid: u32) -> Option<u32> {
 }
 
 /// The part of a file after `offset` bytes (the log of the current run only).
-fn read_from(path: &Path, offset: u64) -> String {
+pub(super) fn read_from(path: &Path, offset: u64) -> String {
     match fs::read(path) {
         Ok(bytes) => {
             let start = (offset as usize).min(bytes.len());

@@ -1,0 +1,55 @@
+//! A bounded schemathesis run (PyPI) against the OpenAPI document: generated requests, many
+//! of them malformed, sent to the real API of a daemon connected to a real Prosody. No
+//! response may be a server error, and the daemon must keep serving.
+
+use std::time::Duration;
+
+use crate::fixture::World;
+use crate::support::server::Server;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let token = "schemathesis-token-0123456789";
+    let extra = format!("[api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\niq_timeout = 2\nmax_iq_timeout = 3\n");
+    let world = World::start_on(Server::Prosody, &extra).await;
+    let _alice = world.client("alice").await;
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+    let run = tokio::process::Command::new("schemathesis")
+        .args(["run", schema, "--url", &format!("http://127.0.0.1:{port}")])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args([
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+        ])
+        .env("SCHEMATHESIS_TELEMETRY", "false")
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .expect("schemathesis finishes within 5 minutes")
+        .expect("schemathesis is installed (run scripts/test)");
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .expect("API still up");
+    assert_eq!(
+        health.status().as_u16(),
+        200,
+        "the daemon is still connected after the run"
+    );
+}
