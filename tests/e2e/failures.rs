@@ -94,9 +94,11 @@ async fn webhook_timeout_is_gateway_timeout(server: Server) {
 on_both_servers!(webhook_timeout_is_gateway_timeout);
 
 async fn connection_refused_is_connection_failure(server: Server) {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // A socket bound but never listening holds the port (no other test can take it) and
+    // refuses every connection to it.
+    let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+    closed.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
     let port = closed.local_addr().expect("address").port();
-    drop(closed);
     let mut world = World::start_on(server, "").await;
     drop(world.daemon.take());
     let daemon = Daemon::start(&config_for(
@@ -115,6 +117,7 @@ async fn connection_refused_is_connection_failure(server: Server) {
         ))
     );
     drop(daemon);
+    drop(closed);
 }
 on_both_servers!(connection_refused_is_connection_failure);
 
