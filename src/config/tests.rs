@@ -198,12 +198,18 @@ fn api_section_has_defaults_and_named_errors() {
     assert_eq!(api.iq_timeout, Duration::from_secs(30));
     assert_eq!(api.max_iq_timeout, Duration::from_secs(120));
     assert_eq!(api.max_request_size, 256 * 1024);
-    assert!(parse(MINIMAL).expect("valid").api.is_none(), "no [api], no API");
+    assert!(
+        parse(MINIMAL).expect("valid").api.is_none(),
+        "no [api], no API"
+    );
     let no_token = format!("[api]\nlisten = \"127.0.0.1:1\"\n{MINIMAL}");
-    assert!(parse(&no_token).expect_err("token").contains("[api]: missing key 'token'"));
+    assert!(parse(&no_token)
+        .expect_err("token")
+        .contains("[api]: missing key 'token'"));
     let short = format!("[api]\ntoken = \"short\"\n{MINIMAL}");
     assert!(parse(&short).expect_err("short").contains("16 characters"));
-    let bad_listen = format!("[api]\ntoken = \"0123456789abcdef\"\nlisten = \"nowhere\"\n{MINIMAL}");
+    let bad_listen =
+        format!("[api]\ntoken = \"0123456789abcdef\"\nlisten = \"nowhere\"\n{MINIMAL}");
     assert!(parse(&bad_listen).expect_err("listen").contains("'listen'"));
     let printed = parse(&text).expect("valid").to_redacted_toml();
     assert!(!printed.contains("0123456789abcdef"), "{printed}");

@@ -1,13 +1,21 @@
 //! The TOML configuration: raw serde structs (with Prosody's option names as aliases) are
 //! checked once into a ready-to-use [`Config`]; every error names the file and the key.
 
-use std::fmt;
+mod api;
+mod raw;
+mod secret;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use crate::stanza::Kind;
+use api::check_api;
+pub use api::ApiConfig;
+use raw::{RawComponent, RawFile, RawRetry, RawServer};
+use secret::{post_headers, read_secret_file, signing_key};
+pub use secret::{Secret, SigningKey};
 
 /// A configuration that cannot be used, with the file it came from.
 #[derive(Debug, thiserror::Error)]
@@ -17,54 +25,6 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// A shared secret; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("***")
-    }
-}
-
-/// The key that signs webhook requests (Standard Webhooks); never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningKey(Vec<u8>);
-
-impl SigningKey {
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl Serialize for SigningKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("***")
-    }
-}
-
 /// The whole validated configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -72,18 +32,6 @@ pub struct Config {
     pub components: Vec<ComponentConfig>,
     /// The HTTP API (`[api]`); `None`: no API is served.
     pub api: Option<ApiConfig>,
-}
-
-/// The HTTP API: send stanzas, status, health, metrics.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiConfig {
-    pub listen: std::net::SocketAddr,
-    pub token: Secret,
-    #[serde(serialize_with = "seconds")]
-    pub iq_timeout: Duration,
-    #[serde(serialize_with = "seconds")]
-    pub max_iq_timeout: Duration,
-    pub max_request_size: usize,
 }
 
 /// One component domain: its server connection and its webhook.
@@ -152,7 +100,7 @@ fn optional_seconds<S: Serializer>(
     serializer.serialize_f64(value.map_or(0.0, |d| d.as_secs_f64()))
 }
 
-fn seconds<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn seconds<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(value.as_secs_f64())
 }
 
@@ -170,77 +118,6 @@ pub const DEFAULT_MAX_QUEUED_REPLIES: usize = 1024;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_RATE_LIMIT_SENDERS: usize = 100_000;
 pub const DEFAULT_TYPING_AFTER: f64 = 1.0;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    #[serde(default)]
-    server: RawServer,
-    api: Option<RawApi>,
-    #[serde(default)]
-    component: Vec<RawComponent>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApi {
-    listen: Option<String>,
-    token: Option<String>,
-    token_file: Option<PathBuf>,
-    iq_timeout: Option<f64>,
-    max_iq_timeout: Option<f64>,
-    max_request_size: Option<usize>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    host: Option<String>,
-    port: Option<u16>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawComponent {
-    domain: Option<String>,
-    #[serde(alias = "component_secret")]
-    secret: Option<String>,
-    secret_file: Option<PathBuf>,
-    #[serde(alias = "component_post_url")]
-    post_url: Option<String>,
-    #[serde(alias = "component_post_stanzas", alias = "post_stanza_types")]
-    stanzas: Option<Vec<Kind>>,
-    timeout: Option<f64>,
-    keepalive: Option<f64>,
-    max_in_flight: Option<usize>,
-    max_response_size: Option<usize>,
-    reconnect_delay: Option<f64>,
-    reconnect_max_delay: Option<f64>,
-    ordered: Option<bool>,
-    rate_limit: Option<RawRateLimit>,
-    retry: Option<RawRetry>,
-    signing_secret: Option<String>,
-    post_headers: Option<std::collections::BTreeMap<String, String>>,
-    max_stanza_size: Option<usize>,
-    max_queued_replies: Option<usize>,
-    shutdown_timeout: Option<f64>,
-    typing_after: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRateLimit {
-    per_second: f64,
-    burst: Option<u32>,
-    max_senders: Option<usize>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRetry {
-    max_attempts: Option<u32>,
-    max_elapsed: Option<f64>,
-}
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -281,41 +158,6 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
-}
-
-pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:5380";
-pub const DEFAULT_IQ_TIMEOUT: f64 = 30.0;
-pub const DEFAULT_MAX_IQ_TIMEOUT: f64 = 120.0;
-pub const DEFAULT_MAX_REQUEST_SIZE: usize = 256 * 1024;
-
-fn check_api(raw: RawApi, base_dir: &Path) -> Result<ApiConfig, String> {
-    let listen = raw.listen.unwrap_or_else(|| DEFAULT_API_LISTEN.into());
-    let listen = listen
-        .parse()
-        .map_err(|_| format!("key 'listen': '{listen}' is not an address:port"))?;
-    let token = match (raw.token, raw.token_file) {
-        (Some(token), None) => token,
-        (None, Some(file)) => std::fs::read_to_string(base_dir.join(&file))
-            .map(|text| text.trim_end_matches(['\r', '\n']).to_string())
-            .map_err(|e| format!("key 'token_file': cannot read {}: {e}", file.display()))?,
-        (Some(_), Some(_)) => return Err("set only one of 'token' and 'token_file'".into()),
-        (None, None) => return Err("missing key 'token' (or 'token_file')".into()),
-    };
-    if token.len() < 16 {
-        return Err("key 'token': use at least 16 characters".into());
-    }
-    let iq_timeout = duration("iq_timeout", raw.iq_timeout, DEFAULT_IQ_TIMEOUT)?;
-    let max_iq_timeout = duration("max_iq_timeout", raw.max_iq_timeout, DEFAULT_MAX_IQ_TIMEOUT)?;
-    if max_iq_timeout < iq_timeout {
-        return Err("key 'max_iq_timeout' is smaller than 'iq_timeout'".into());
-    }
-    Ok(ApiConfig {
-        listen,
-        token: Secret(token),
-        iq_timeout,
-        max_iq_timeout,
-        max_request_size: raw.max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
-    })
 }
 
 fn check_component(
@@ -423,7 +265,7 @@ fn check_component(
         domain,
         server_host: server.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
         server_port: server.port.unwrap_or(DEFAULT_PORT),
-        secret: Secret(secret),
+        secret: Secret::new(secret),
         post_url,
         stanzas,
         timeout: duration("timeout", raw.timeout, DEFAULT_TIMEOUT)?,
@@ -435,7 +277,7 @@ fn check_component(
     })
 }
 
-fn duration(key: &str, value: Option<f64>, default: f64) -> Result<Duration, String> {
+pub(crate) fn duration(key: &str, value: Option<f64>, default: f64) -> Result<Duration, String> {
     let seconds = value.unwrap_or(default);
     if !(seconds > 0.0 && seconds <= 86_400.0) {
         return Err(format!(
@@ -445,51 +287,5 @@ fn duration(key: &str, value: Option<f64>, default: f64) -> Result<Duration, Str
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// `whsec_` followed by base64: the Standard Webhooks form of a signing key.
-fn signing_key(text: &str) -> Result<SigningKey, String> {
-    use base64::Engine;
-    let encoded = text
-        .strip_prefix("whsec_")
-        .ok_or("key 'signing_secret' must start with 'whsec_' (then base64)")?;
-    match base64::engine::general_purpose::STANDARD.decode(encoded) {
-        Ok(key) if !key.is_empty() => Ok(SigningKey(key)),
-        _ => Err("key 'signing_secret': the part after 'whsec_' is not base64".into()),
-    }
-}
-
-/// Header names and values checked now, so that every request can carry them.
-fn post_headers(
-    raw: std::collections::BTreeMap<String, String>,
-) -> Result<Vec<(String, Secret)>, String> {
-    let mut headers = Vec::new();
-    for (name, value) in raw {
-        let lower = name.to_ascii_lowercase();
-        if lower == "content-type" || lower.starts_with("webhook-") {
-            return Err(format!(
-                "key 'post_headers.{name}': this header is set by component-http"
-            ));
-        }
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(format!(
-                "key 'post_headers.{name}': not a valid header name"
-            ));
-        }
-        if reqwest::header::HeaderValue::from_str(&value).is_err() {
-            return Err(format!(
-                "key 'post_headers.{name}': not a valid header value"
-            ));
-        }
-        headers.push((name, Secret(value)));
-    }
-    Ok(headers)
-}
-
-fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("key 'secret_file': cannot read {}: {e}", path.display()))?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
-}
-
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;
