@@ -60,10 +60,15 @@ impl Component {
         let server = format!("{}:{}", config.server_host, config.server_port);
         let mut delay = config.reconnect_delay;
         let mut connections = 0u64;
+        // Stanzas whose write failed when a connection broke: first out on the next one.
+        let mut unsent = Vec::new();
         loop {
             let attempt = tokio::select! {
                 attempt = connect(&config) => attempt,
-                _ = crate::stopped(&mut shutdown) => return Ok(()),
+                _ = crate::stopped(&mut shutdown) => {
+                    stopped_disconnected(&handle, &unsent);
+                    return Ok(());
+                }
             };
             match attempt {
                 Ok(stream) => {
@@ -74,7 +79,8 @@ impl Component {
                     }
                     handle.set_connected();
                     delay = config.reconnect_delay;
-                    let served = serve(stream, &context, &mut outbox, &mut shutdown).await;
+                    let served =
+                        serve(stream, &context, &mut outbox, &mut unsent, &mut shutdown).await;
                     match served {
                         Ok(()) => {
                             handle.set_disconnected("shut down".into());
@@ -106,9 +112,24 @@ impl Component {
             );
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = crate::stopped(&mut shutdown) => return Ok(()),
+                _ = crate::stopped(&mut shutdown) => {
+                    stopped_disconnected(&handle, &unsent);
+                    return Ok(());
+                }
             }
             delay = (delay * 2).min(config.reconnect_max_delay);
         }
+    }
+}
+
+/// Shut down while not connected: what was waiting for the server cannot be sent. Say so.
+fn stopped_disconnected(handle: &ComponentHandle, unsent: &[Element]) {
+    let waiting = unsent.len() + handle.queued_replies();
+    let running = handle.calls_in_flight();
+    if waiting + running > 0 {
+        tracing::warn!(
+            "{}: shut down while disconnected: {waiting} stanza(s) waiting for the server and {running} webhook call(s) in flight are not sent",
+            handle.domain
+        );
     }
 }

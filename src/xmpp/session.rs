@@ -21,6 +21,8 @@ use crate::stanza::{Inbound, COMPONENT_NS};
 
 /// Replies written before one flush, at most.
 const MAX_BURST: usize = 64;
+/// How long a broken connection's unread stanzas are read and dispatched, at most.
+const SALVAGE_TIME: Duration = Duration::from_secs(5);
 /// After the shutdown deadline, how long abandoned calls get to queue their error answers.
 const ABANDON_GRACE: Duration = Duration::from_secs(2);
 /// The id of our own keepalive pings (sent to our own domain, so every server routes them).
@@ -31,6 +33,8 @@ const KEEPALIVE_ID: &str = "component-http-keepalive";
 pub enum SessionError {
     #[error("connection lost: {0}")]
     Io(#[from] io::Error),
+    #[error("connection lost while writing: {0}")]
+    WriteFailed(io::Error),
     #[error("the server closed the stream")]
     Closed,
     #[error("the server closed the connection without closing the stream")]
@@ -60,13 +64,40 @@ pub struct SessionContext<'a> {
 }
 
 /// Serves one stream until it fails (`Err`) or `shutdown` turns true (`Ok`, after in-flight
-/// webhook calls are answered, within `drain_timeout`).
+/// webhook calls are answered, within `drain_timeout`). `unsent` holds the stanzas of a burst
+/// whose write failed on an earlier connection: they go out first.
 pub async fn serve(
     mut stream: ComponentStream,
     context: &SessionContext<'_>,
     outbox: &mut mpsc::Receiver<Element>,
+    unsent: &mut Vec<Element>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
+    let served = serve_stream(&mut stream, context, outbox, unsent, shutdown).await;
+    if let Err(SessionError::WriteFailed(_)) = &served {
+        salvage(&mut stream, context).await;
+    }
+    match served {
+        Ok(()) => drain(stream, context, outbox, unsent).await,
+        Err(error) => Err(error),
+    }
+}
+
+async fn serve_stream(
+    stream: &mut ComponentStream,
+    context: &SessionContext<'_>,
+    outbox: &mut mpsc::Receiver<Element>,
+    unsent: &mut Vec<Element>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    if !unsent.is_empty() {
+        tracing::info!(
+            "{}: sending {} stanza(s) whose write failed before",
+            context.domain,
+            unsent.len()
+        );
+        write_all(stream, unsent, context.handle).await?;
+    }
     // Read only while a `max_in_flight` slot is free. The session is the only task that
     // takes slots, so one seen free stays free until the element read next takes it.
     let mut slot_free = false;
@@ -76,16 +107,21 @@ pub async fn serve(
     loop {
         tokio::select! {
             biased;
-            _ = crate::stopped(shutdown) => {
-                return drain(stream, context, outbox).await;
-            }
+            _ = crate::stopped(shutdown) => return Ok(()),
             Some(first) = outbox.recv() => {
-                write_burst(&mut stream, first, outbox, context.handle).await?;
+                unsent.push(first);
+                while unsent.len() < MAX_BURST {
+                    match outbox.try_recv() {
+                        Ok(next) => unsent.push(next),
+                        Err(_) => break,
+                    }
+                }
+                write_all(stream, unsent, context.handle).await?;
                 last_write = Instant::now();
             }
             _ = keepalive.tick() => {
                 if last_write.elapsed() >= context.keepalive {
-                    send_keepalive(&mut stream, context.domain).await?;
+                    send_keepalive(stream, context.domain).await?;
                     last_write = Instant::now();
                 }
             }
@@ -94,26 +130,16 @@ pub async fn serve(
             }
             item = stream.next(), if slot_free => match item {
                 Some(Ok(element)) => {
-                    let in_flight = Arc::clone(&context.handle.in_flight);
-                    let held = match in_flight.clone().try_acquire_owned() {
-                        Ok(held) => held,
-                        Err(_) => match in_flight.acquire_owned().await {
-                            Ok(held) => held,
-                            Err(_) => return Err(SessionError::Closed),
-                        },
-                    };
+                    let held = take_slot(context).await?;
                     slot_free = context.handle.in_flight.available_permits() > 0;
-                    let now = handle(element, held, context)?;
-                    if !now.is_empty() {
-                        for stanza in &now {
-                            feed(&mut stream, stanza, context.handle).await?;
-                        }
-                        flush(&mut stream).await?;
+                    unsent.extend(handle(element, held, context)?);
+                    if !unsent.is_empty() {
+                        write_all(stream, unsent, context.handle).await?;
                         last_write = Instant::now();
                     }
                 }
                 Some(Err(ReadError::SoftTimeout)) => {
-                    send_keepalive(&mut stream, context.domain).await?;
+                    send_keepalive(stream, context.domain).await?;
                     last_write = Instant::now();
                 }
                 Some(Err(ReadError::ParseError(error))) => {
@@ -123,6 +149,54 @@ pub async fn serve(
                 Some(Err(ReadError::StreamFooterReceived)) | None => return Err(SessionError::Closed),
             },
         }
+    }
+}
+
+async fn take_slot(context: &SessionContext<'_>) -> Result<OwnedSemaphorePermit, SessionError> {
+    let in_flight = Arc::clone(&context.handle.in_flight);
+    match in_flight.clone().try_acquire_owned() {
+        Ok(held) => Ok(held),
+        Err(_) => in_flight
+            .acquire_owned()
+            .await
+            .map_err(|_| SessionError::Closed),
+    }
+}
+
+/// The connection broke while writing, but what the server had sent before is still in
+/// the socket (unread while every `max_in_flight` slot was busy): read it to the end and
+/// dispatch it like any stanza. Answers wait in the outbox for the next connection.
+async fn salvage(stream: &mut ComponentStream, context: &SessionContext<'_>) {
+    let deadline = Instant::now() + SALVAGE_TIME;
+    let mut salvaged = 0usize;
+    loop {
+        let item = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(item)) => item,
+            Ok(None) | Err(_) => break,
+        };
+        let element = match item {
+            Ok(element) => element,
+            Err(ReadError::ParseError(_) | ReadError::SoftTimeout) => continue,
+            Err(_) => break,
+        };
+        let Ok(Ok(held)) = tokio::time::timeout_at(deadline, take_slot(context)).await else {
+            break;
+        };
+        let Ok(answers) = handle(element, held, context) else {
+            break;
+        };
+        salvaged += 1;
+        for answer in answers {
+            if context.handle.outbox.try_send(answer).is_err() {
+                context.handle.metrics.dropped_replies.inc();
+            }
+        }
+    }
+    if salvaged > 0 {
+        tracing::info!(
+            "{}: dispatched {salvaged} stanza(s) the server sent before the connection broke",
+            context.domain
+        );
     }
 }
 
@@ -155,20 +229,21 @@ fn handle(
     }
 }
 
-async fn write_burst(
+/// Writes `stanzas` and flushes once; they are removed only once the flush succeeded, so
+/// after a failure they are still there to be sent on the next connection.
+async fn write_all(
     stream: &mut ComponentStream,
-    first: Element,
-    outbox: &mut mpsc::Receiver<Element>,
+    stanzas: &mut Vec<Element>,
     handle: &ComponentHandle,
-) -> io::Result<()> {
-    feed(stream, &first, handle).await?;
-    for _ in 1..MAX_BURST {
-        match outbox.try_recv() {
-            Ok(next) => feed(stream, &next, handle).await?,
-            Err(_) => break,
-        }
+) -> Result<(), SessionError> {
+    for stanza in stanzas.iter() {
+        feed(stream, stanza, handle)
+            .await
+            .map_err(SessionError::WriteFailed)?;
     }
-    flush(stream).await
+    flush(stream).await.map_err(SessionError::WriteFailed)?;
+    stanzas.clear();
+    Ok(())
 }
 
 /// Queues one stanza on the stream (written at the next flush), counting the errors sent.
@@ -195,7 +270,7 @@ fn flush(stream: &mut ComponentStream) -> futures_util::sink::Flush<'_, Componen
 
 /// An XEP-0199 ping from our domain to our domain: the server routes it back to us, which
 /// proves the whole path alive and resets both sides' idle timers.
-async fn send_keepalive(stream: &mut ComponentStream, domain: &str) -> io::Result<()> {
+async fn send_keepalive(stream: &mut ComponentStream, domain: &str) -> Result<(), SessionError> {
     let mut ping = Element::bare("iq", COMPONENT_NS);
     for (name, value) in [
         (xml_ncname!("type"), "get"),
@@ -207,7 +282,7 @@ async fn send_keepalive(stream: &mut ComponentStream, domain: &str) -> io::Resul
     set_attr(&mut ping, xml_ncname!("to"), domain);
     ping.append_child(Element::bare("ping", "urn:xmpp:ping"));
     tracing::debug!("{domain}: keepalive ping");
-    stream.send(&ping).await
+    stream.send(&ping).await.map_err(SessionError::WriteFailed)
 }
 
 /// Shutdown: read nothing more, wait (up to `drain_timeout`) for in-flight webhook calls and
@@ -217,6 +292,7 @@ async fn drain(
     mut stream: ComponentStream,
     context: &SessionContext<'_>,
     outbox: &mut mpsc::Receiver<Element>,
+    unsent: &mut Vec<Element>,
 ) -> Result<(), SessionError> {
     let all_done =
         Arc::clone(&context.handle.in_flight).acquire_many_owned(context.handle.max_in_flight);
@@ -226,7 +302,10 @@ async fn drain(
     loop {
         tokio::select! {
             biased;
-            Some(first) = outbox.recv() => write_burst(&mut stream, first, outbox, context.handle).await?,
+            Some(first) = outbox.recv() => {
+                unsent.push(first);
+                write_all(&mut stream, unsent, context.handle).await?;
+            }
             _ = &mut all_done => break,
             _ = &mut deadline => {
                 if abandoned {
@@ -244,9 +323,9 @@ async fn drain(
         }
     }
     while let Ok(stanza) = outbox.try_recv() {
-        feed(&mut stream, &stanza, context.handle).await?;
+        unsent.push(stanza);
     }
-    flush(&mut stream).await?;
+    write_all(&mut stream, unsent, context.handle).await?;
     stream.shutdown().await?;
     Ok(())
 }
