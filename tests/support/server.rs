@@ -55,7 +55,8 @@ impl Server {
     //   `wait_component_online`), so no method is needed yet.
     // - Several connections for one component domain: Prosody refuses the second with a
     //   `conflict` stream error; ejabberd accepts them all and spreads stanzas among them
-    //   (TEST-SERVERS.md; no test in this file's callers relies on either yet).
+    //   (at random, or per `domain_balancing`): tests/e2e/instances.rs and the standby
+    //   tests in reliability.rs rely on both.
     // - Start time: Prosody is up in ~0.2 s; ejabberd takes ~2.5 s (an Erlang VM, Mnesia
     //   tables) plus ~1.5 s to register users (one `ejabberdctl` VM each, in parallel).
     //
