@@ -88,6 +88,7 @@ fn wrong_secret_exits_non_zero_with_a_clear_message() {
     }
     let output = child.wait_with_output().expect("collect output");
     let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("exit status {:?}, stderr:\n{stderr}", output.status.code());
     assert_eq!(output.status.code(), Some(78), "EX_CONFIG: {stderr}");
     assert!(
         stderr.contains("handshake rejected by the server for bot.localhost: check the secret"),
