@@ -7,9 +7,9 @@
 //! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH]`. Without --inflight
 //! and --sizes: every in-flight count at 100 B bodies, then every body size at 64 in flight.
 
-mod common;
 #[path = "daemon_alone/bare.rs"]
 mod bare;
+mod common;
 #[path = "daemon_alone/server.rs"]
 mod server;
 
@@ -21,11 +21,15 @@ use common::sink::SinkProcess;
 use common::{median, mib, size_label, Args, RoundResult};
 use tokio::net::TcpListener;
 
-const KNOWN: &[&str] = &["inflight", "sizes", "rounds", "secs", "warmup", "drain", "daemon"];
+const KNOWN: &[&str] = &[
+    "inflight", "sizes", "rounds", "secs", "warmup", "drain", "daemon", "perf",
+];
 const IN_FLIGHT: &[usize] = &[1, 64, 1024, 10_000];
 const SIZES: &[usize] = &[100, 10_000, 200_000];
 
 struct Plan {
+    /// `--perf FILE`: record a profile of the daemon over the measured rounds.
+    perf: Option<String>,
     rounds: usize,
     secs: Duration,
     warmup: Duration,
@@ -49,11 +53,11 @@ fn main() {
     if common::sink::run_if_child() {
         return;
     }
-    let args = Args::parse(KNOWN);
-    if !args.bench {
+    if !common::bench_mode() {
         println!("daemon_alone: skipped (run it with `cargo bench --bench daemon_alone`)");
         return;
     }
+    let args = Args::parse(KNOWN);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,12 +70,16 @@ async fn run(args: &Args) {
     let configs: Vec<(usize, usize)> = if args.has("inflight") || args.has("sizes") {
         let sizes = args.list("sizes", &[100]);
         let counts = args.list("inflight", &[64]);
-        counts.iter().flat_map(|&c| sizes.iter().map(move |&s| (c, s))).collect()
+        counts
+            .iter()
+            .flat_map(|&c| sizes.iter().map(move |&s| (c, s)))
+            .collect()
     } else {
         let counts = IN_FLIGHT.iter().map(|&c| (c, 100));
         counts.chain(SIZES[1..].iter().map(|&s| (64, s))).collect()
     };
     let plan = Plan {
+        perf: args.string("perf").map(str::to_string),
         rounds: args.get("rounds", 5),
         secs: Duration::from_secs_f64(args.get("secs", 3.0)),
         warmup: Duration::from_secs_f64(args.get("warmup", 1.0)),
@@ -87,7 +95,11 @@ async fn run(args: &Args) {
 }
 
 async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> Row {
-    println!("\n== {in_flight} in flight, {} bodies ==", size_label(body));
+    println!(
+        "\n== {in_flight} in flight, {} bodies == (load average {})",
+        size_label(body),
+        common::loadavg()
+    );
     let sink = SinkProcess::start(body);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -122,6 +134,7 @@ async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> R
         warnings: 0,
     };
     let mut posts = [(0u64, 0u64); 2];
+    let profile = plan.perf.as_deref().map(|out| daemon.start_profile(out));
     for round in 1..=plan.rounds {
         let before = sink.stats().await;
         let a = load.round(slots, plan.secs, plan.drain).await;
@@ -135,17 +148,22 @@ async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> R
         row.daemon.push(a);
         row.bare.push(b);
     }
+    if let Some(perf) = profile {
+        Daemon::stop_profile(perf);
+    }
     row.peak_kb = daemon.peak_rss_kb();
     row.post_bytes = (mean(posts[0]), mean(posts[1]));
     println!(
-        "daemon RSS idle {:.1} MiB, peak {:.1} MiB; mean POST body: daemon {:.0} B, bare {:.0} B",
+        "daemon RSS idle {:.1} MiB, peak {:.1} MiB; mean POST body: daemon {:.0} B, bare {:.0} B; \
+         load average {}",
         mib(row.idle_kb),
         mib(row.peak_kb),
         row.post_bytes.0,
-        row.post_bytes.1
+        row.post_bytes.1,
+        common::loadavg()
     );
+    daemon.stop(); // first, so that it closes the stream itself (no warning for a lost link)
     drop(load);
-    daemon.stop();
     row.warnings = daemon.warnings();
     if row.warnings > 0 {
         println!("{}", daemon.log());

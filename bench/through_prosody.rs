@@ -7,9 +7,9 @@
 //! `cargo bench --bench through_prosody -- [--clients 16] [--window 8] [--size 100]
 //! [--rounds 5] [--secs 4] [--single-secs 3] [--warmup 1] [--drain 30] [--daemon PATH]`
 
-mod common;
 #[path = "through_prosody/c2s.rs"]
 mod c2s;
+mod common;
 #[path = "through_prosody/echo.rs"]
 mod echo;
 #[allow(dead_code)]
@@ -54,11 +54,11 @@ fn main() {
     if common::sink::run_if_child() {
         return;
     }
-    let args = Args::parse(KNOWN);
-    if !args.bench {
+    if !common::bench_mode() {
         println!("through_prosody: skipped (run it with `cargo bench --bench through_prosody`)");
         return;
     }
+    let args = Args::parse(KNOWN);
     let plan = Plan {
         clients: args.get("clients", 16),
         window: args.get("window", 8),
@@ -119,15 +119,21 @@ async fn run(args: &Args, plan: &Plan, server: &prosody::Prosody, users: &[Strin
         load.round(all, plan.warmup, plan.drain).await;
     }
     println!(
-        "\n== {} clients × {} in flight = {all}, {} bodies ==",
+        "\n== {} clients × {} in flight = {all}, {} bodies == (load average {})",
         plan.clients,
         plan.window,
-        size_label(plan.size)
+        size_label(plan.size),
+        common::loadavg()
     );
     let (many_a, many_b) = alternate(&mut load, all, plan.secs, plan).await;
-    println!("\n== one client, one in flight, {} bodies ==", size_label(plan.size));
+    println!(
+        "\n== one client, one in flight, {} bodies == (load average {})",
+        size_label(plan.size),
+        common::loadavg()
+    );
     let (one_a, one_b) = alternate(&mut load, 1, plan.single_secs, plan).await;
     let peak_kb = daemon.peak_rss_kb();
+    println!("(load average {})", common::loadavg());
     drop(load);
     daemon.stop();
     echo.abort();
@@ -135,12 +141,25 @@ async fn run(args: &Args, plan: &Plan, server: &prosody::Prosody, users: &[Strin
     if warnings > 0 {
         println!("{}", daemon.log());
     }
-    println!("\nMedians over the rounds (A = component-http + sink, B = echo component, same Prosody)");
+    println!(
+        "\nMedians over the rounds (A = component-http + sink, B = echo component, same Prosody)"
+    );
     println!("| load | A msgs/s | B msgs/s | A/B | A p50 / p99 ms | B p50 / p99 ms | A errors+lost | B errors+lost |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    summary(&format!("{all} in flight ({} clients)", plan.clients), &many_a, &many_b);
+    summary(
+        &format!("{all} in flight ({} clients)", plan.clients),
+        &many_a,
+        &many_b,
+    );
     summary("1 in flight (1 client)", &one_a, &one_b);
-    let p50 = |rounds: &[RoundResult]| median(&rounds.iter().map(|r| r.percentile_ms(50.0)).collect::<Vec<_>>());
+    let p50 = |rounds: &[RoundResult]| {
+        median(
+            &rounds
+                .iter()
+                .map(|r| r.percentile_ms(50.0))
+                .collect::<Vec<_>>(),
+        )
+    };
     println!(
         "\nOne at a time: component-http adds {:.3} ms at p50 over the echo component",
         p50(&one_a) - p50(&one_b)

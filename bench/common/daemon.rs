@@ -44,12 +44,17 @@ impl Daemon {
             .expect("create a temp dir for the daemon");
         let path = dir.path().join("component-http.toml");
         // keepalive: no pings during a run; timeout: generous, so that only a lost answer
-        // (not a slow one under 10,000 in flight) becomes an error.
+        // (not a slow one under 10,000 in flight) becomes an error; max_queued_replies at
+        // least max_in_flight, or a burst of 10,000 replies would overflow the outbox.
         let text = format!(
             "[server]\nhost = \"127.0.0.1\"\nport = {}\n\n[[component]]\ndomain = \"{}\"\n\
              secret = \"{SECRET}\"\npost_url = \"http://127.0.0.1:{}/webhook\"\n\
-             max_in_flight = {}\nkeepalive = 3600\ntimeout = 60\n",
-            config.server_port, config.domain, config.sink_port, config.max_in_flight
+             max_in_flight = {}\nmax_queued_replies = {}\nkeepalive = 3600\ntimeout = 60\n",
+            config.server_port,
+            config.domain,
+            config.sink_port,
+            config.max_in_flight,
+            config.max_in_flight.max(1024)
         );
         fs::write(&path, text).expect("write the daemon's config");
         let log = File::create(dir.path().join("daemon.log")).expect("create the daemon's log");
@@ -89,13 +94,51 @@ impl Daemon {
         let text = fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = &lines[lines.len().saturating_sub(30)..];
-        format!("component-http log (last {} lines):\n{}", tail.len(), tail.join("\n"))
+        format!(
+            "component-http log (last {} lines):\n{}",
+            tail.len(),
+            tail.join("\n")
+        )
     }
 
     /// Warnings the daemon logged (one line each), for the report.
     pub fn warnings(&self) -> usize {
         let text = fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default();
         text.lines().filter(|line| line.contains("WARN")).count()
+    }
+
+    /// Starts `perf record` (software clock, DWARF call graphs) on the daemon, writing `out`.
+    pub fn start_profile(&self, out: &str) -> Child {
+        Command::new("perf")
+            .args([
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "999",
+                "--call-graph",
+                "dwarf,16384",
+            ])
+            .args(["-o", out, "-p", &self.pid.to_string()])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start perf (apt-get install -y linux-perf)")
+    }
+
+    /// Stops a `perf record` started by [`Daemon::start_profile`] (SIGINT: it writes its file).
+    pub fn stop_profile(mut perf: Child) {
+        let _ = Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = perf.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = perf.kill();
+        let _ = perf.wait();
     }
 
     /// SIGTERM (graceful: drain, close the stream), then SIGKILL after 15 s.

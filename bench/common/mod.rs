@@ -15,23 +15,25 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-/// The command line: `--key value` pairs, plus the `--bench` flag that `cargo bench` adds.
+/// Whether `cargo bench` started this binary (it passes `--bench`). Without it (`cargo test
+/// --all-targets` runs benchmark targets too) a benchmark only says it was skipped, so the
+/// test suite never runs a minutes-long measurement.
+pub fn bench_mode() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// The command line: `--key value` pairs, after the `--bench` flag that `cargo bench` adds.
 pub struct Args {
     values: HashMap<String, String>,
-    /// Set by `cargo bench`; without it (`cargo test --all-targets`) the benchmark only says
-    /// it was skipped, so the test suite never runs a minutes-long measurement.
-    pub bench: bool,
 }
 
 impl Args {
     /// Parses the process arguments; panics with the list of `known` keys on anything else.
     pub fn parse(known: &[&str]) -> Args {
         let mut values = HashMap::new();
-        let mut bench = false;
         let mut raw = std::env::args().skip(1);
         while let Some(arg) = raw.next() {
             if arg == "--bench" {
-                bench = true;
                 continue;
             }
             let key = arg.strip_prefix("--").unwrap_or(&arg).to_string();
@@ -45,7 +47,7 @@ impl Args {
                 .unwrap_or_else(|| panic!("--{key} needs a value"));
             values.insert(key, value);
         }
-        Args { values, bench }
+        Args { values }
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -215,4 +217,13 @@ pub fn size_label(bytes: usize) -> String {
     } else {
         format!("{bytes} B")
     }
+}
+
+/// The machine's load average (1, 5, 15 min), to show how busy the shared cores were.
+pub fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

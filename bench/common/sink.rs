@@ -119,9 +119,10 @@ async fn answer(
     stats.requests.fetch_add(1, Ordering::Relaxed);
     stats.bytes.fetch_add(length, Ordering::Relaxed);
     let mut response = Response::new(Full::new(reply));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, "application/json".parse().expect("a header value"));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/json".parse().expect("a header value"),
+    );
     Ok(response)
 }
 
@@ -166,9 +167,13 @@ impl SinkProcess {
             .await
             .expect("connect to the sink");
         let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        tcp.write_all(request.as_bytes()).await.expect("ask the sink");
+        tcp.write_all(request.as_bytes())
+            .await
+            .expect("ask the sink");
         let mut text = String::new();
-        tcp.read_to_string(&mut text).await.expect("the sink's stats");
+        tcp.read_to_string(&mut text)
+            .await
+            .expect("the sink's stats");
         let body = text.rsplit("\r\n\r\n").next().unwrap_or_default();
         let mut numbers = body.split_whitespace().map(|n| n.parse().unwrap_or(0));
         (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))

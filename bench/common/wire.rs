@@ -118,7 +118,14 @@ pub fn spawn_reader(
                 let slot = key.base + k;
                 let error = xml::attr(tag, "type") == Some(b"error".as_slice());
                 let latency_us = times.latency_us(slot);
-                if done.send(Done { slot, latency_us, error }).is_err() {
+                if done
+                    .send(Done {
+                        slot,
+                        latency_us,
+                        error,
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -150,9 +157,17 @@ pub async fn read_until<R: AsyncRead + Unpin>(
         buf.reserve(16 * 1024);
         let read = tokio::time::timeout_at(deadline, read.read_buf(buf)).await;
         match read {
-            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, waited_for(needle, buf))),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    waited_for(needle, buf),
+                ))
+            }
             Ok(Ok(0)) => {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, waited_for(needle, buf)))
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    waited_for(needle, buf),
+                ))
             }
             Ok(Ok(_)) => {}
             Ok(Err(error)) => return Err(error),
@@ -162,7 +177,11 @@ pub async fn read_until<R: AsyncRead + Unpin>(
 
 fn waited_for(needle: &[u8], buf: &[u8]) -> String {
     let tail = &buf[buf.len().saturating_sub(300)..];
-    format!("waiting for {:?}; last bytes read: {}", lossy(needle), lossy(tail))
+    format!(
+        "waiting for {:?}; last bytes read: {}",
+        lossy(needle),
+        lossy(tail)
+    )
 }
 
 pub fn lossy(bytes: &[u8]) -> String {

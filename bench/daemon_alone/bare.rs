@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_TYPE, USER_AGENT};
+use hyper::header::{HeaderName, ACCEPT, CONTENT_TYPE, USER_AGENT};
 use hyper::{Request, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -18,19 +18,22 @@ use tokio::task::JoinSet;
 use crate::common::RoundResult;
 use crate::server::DOMAIN;
 
+/// The daemon's request headers are matched too (its `webhook-id` has this length).
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+
 /// The JSON body component-http POSTs for one of the benchmark's stanzas (the contract in
-/// README.md: to, from, kind, body, type, id, and the stanza as received).
+/// README.md: to, from, kind, the stanza as received, body, type, id).
 pub fn request_json(body_size: usize) -> Bytes {
     let body = "x".repeat(body_size);
     let from = "user0@localhost/r";
     let to = format!("echo@{DOMAIN}");
+    // The daemon writes the stanza's attributes in name order; ids have 6 digits mid-run.
     let stanza = format!(
-        "<message xmlns='jabber:component:accept' from='{from}' to='{to}' id='1' \
-         type='chat'><body>{body}</body></message>"
+        "<message from='{from}' id='100000' to='{to}' type='chat'><body>{body}</body></message>"
     );
     let json = serde_json::json!({
-        "to": to, "from": from, "kind": "message", "body": body,
-        "type": "chat", "id": "1", "stanza": stanza,
+        "to": to, "from": from, "kind": "message", "stanza": stanza,
+        "body": body, "type": "chat", "id": "100000",
     });
     Bytes::from(json.to_string())
 }
@@ -61,7 +64,12 @@ impl BareClient {
 
     /// One round: `concurrency` POSTs outstanding for `duration`; answers later than
     /// `duration + drain` count as lost.
-    pub async fn round(&self, concurrency: u32, duration: Duration, drain: Duration) -> RoundResult {
+    pub async fn round(
+        &self,
+        concurrency: u32,
+        duration: Duration,
+        drain: Duration,
+    ) -> RoundResult {
         let end = Instant::now() + duration;
         let hard_stop = tokio::time::Instant::from_std(end + drain);
         let mut tasks = JoinSet::new();
@@ -73,7 +81,9 @@ impl BareClient {
                 while Instant::now() < end {
                     let request = Request::post(uri.clone())
                         .header(CONTENT_TYPE, "application/json")
-                        .header(USER_AGENT, "component-http-bench/bare")
+                        .header(USER_AGENT, "component-http-bench/0")
+                        .header(ACCEPT, "*/*")
+                        .header(WEBHOOK_ID, "msg_00000000000000000000000000000000")
                         .body(Full::new(json.clone()))
                         .expect("a valid request");
                     let started = Instant::now();

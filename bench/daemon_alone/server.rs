@@ -24,7 +24,10 @@ const STREAM_ID: &str = "bench-stream-1";
 
 /// Accepts one component connection and completes its handshake; returns the stream and any
 /// bytes already read past the handshake.
-pub async fn accept(listener: &TcpListener, timeout: Duration) -> Result<(TcpStream, Vec<u8>), String> {
+pub async fn accept(
+    listener: &TcpListener,
+    timeout: Duration,
+) -> Result<(TcpStream, Vec<u8>), String> {
     let (mut tcp, _) = tokio::time::timeout(timeout, listener.accept())
         .await
         .map_err(|_| format!("component-http did not connect within {timeout:?}"))?
@@ -45,12 +48,16 @@ pub async fn accept(listener: &TcpListener, timeout: Duration) -> Result<(TcpStr
         "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
          xmlns:stream='http://etherx.jabber.org/streams' from='{DOMAIN}' id='{STREAM_ID}'>"
     );
-    tcp.write_all(answer.as_bytes()).await.map_err(|e| e.to_string())?;
+    tcp.write_all(answer.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let close = b"</handshake>";
     let handshake = wire::read_until(&mut tcp, &mut buf, close, header_end, timeout)
         .await
         .map_err(|e| format!("no handshake: {e}"))?;
-    tcp.write_all(b"<handshake/>").await.map_err(|e| e.to_string())?;
+    tcp.write_all(b"<handshake/>")
+        .await
+        .map_err(|e| e.to_string())?;
     let leftover = buf[handshake + close.len()..].to_vec();
     Ok((tcp, leftover))
 }

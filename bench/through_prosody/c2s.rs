@@ -35,14 +35,21 @@ fn stream_header() -> String {
 }
 
 /// Logs `user` in on 127.0.0.1:`port`; returns the stream and bytes read past the login.
-pub async fn login(port: u16, user: &str, password: &str, timeout: Duration) -> Result<(TcpStream, Vec<u8>), String> {
+pub async fn login(
+    port: u16,
+    user: &str,
+    password: &str,
+    timeout: Duration,
+) -> Result<(TcpStream, Vec<u8>), String> {
     let fail = |step: &str, e: std::io::Error| format!("{user}: {step}: {e}");
     let mut tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| fail("connect", e))?;
     tcp.set_nodelay(true).map_err(|e| fail("nodelay", e))?;
     let mut buf = Vec::new();
-    tcp.write_all(stream_header().as_bytes()).await.map_err(|e| fail("header", e))?;
+    tcp.write_all(stream_header().as_bytes())
+        .await
+        .map_err(|e| fail("header", e))?;
     wire::read_until(&mut tcp, &mut buf, b"</stream:features>", 0, timeout)
         .await
         .map_err(|e| fail("features", e))?;
@@ -50,13 +57,17 @@ pub async fn login(port: u16, user: &str, password: &str, timeout: Duration) -> 
     let auth = format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{credentials}</auth>"
     );
-    tcp.write_all(auth.as_bytes()).await.map_err(|e| fail("auth", e))?;
+    tcp.write_all(auth.as_bytes())
+        .await
+        .map_err(|e| fail("auth", e))?;
     buf.clear();
     wire::read_until(&mut tcp, &mut buf, b"<success", 0, timeout)
         .await
         .map_err(|e| fail("SASL success", e))?;
     buf.clear();
-    tcp.write_all(stream_header().as_bytes()).await.map_err(|e| fail("restart", e))?;
+    tcp.write_all(stream_header().as_bytes())
+        .await
+        .map_err(|e| fail("restart", e))?;
     wire::read_until(&mut tcp, &mut buf, b"</stream:features>", 0, timeout)
         .await
         .map_err(|e| fail("features after SASL", e))?;
@@ -65,7 +76,9 @@ pub async fn login(port: u16, user: &str, password: &str, timeout: Duration) -> 
         "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
          <resource>{RESOURCE}</resource></bind></iq>"
     );
-    tcp.write_all(bind.as_bytes()).await.map_err(|e| fail("bind", e))?;
+    tcp.write_all(bind.as_bytes())
+        .await
+        .map_err(|e| fail("bind", e))?;
     let end = wire::read_until(&mut tcp, &mut buf, b"</iq>", 0, timeout)
         .await
         .map_err(|e| fail("bind result", e))?;
@@ -74,7 +87,9 @@ pub async fn login(port: u16, user: &str, password: &str, timeout: Duration) -> 
     if xml::find(result, b"result", 0).is_none() || xml::find(result, jid.as_bytes(), 0).is_none() {
         return Err(format!("{user}: bind failed: {}", lossy(result)));
     }
-    tcp.write_all(b"<presence/>").await.map_err(|e| fail("presence", e))?;
+    tcp.write_all(b"<presence/>")
+        .await
+        .map_err(|e| fail("presence", e))?;
     let leftover = buf[end + b"</iq>".len()..].to_vec();
     Ok((tcp, leftover))
 }

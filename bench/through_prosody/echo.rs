@@ -15,7 +15,12 @@ use crate::common::wire::{self, lossy};
 use crate::common::xml::{self, Scanner};
 
 /// Connects as `domain` and starts answering; the task returns how many it answered.
-pub async fn start(port: u16, domain: &str, secret: &str, timeout: Duration) -> Result<JoinHandle<u64>, String> {
+pub async fn start(
+    port: u16,
+    domain: &str,
+    secret: &str,
+    timeout: Duration,
+) -> Result<JoinHandle<u64>, String> {
     let fail = |step: &str, e: std::io::Error| format!("echo component {domain}: {step}: {e}");
     let mut tcp = TcpStream::connect(("127.0.0.1", port))
         .await
@@ -25,7 +30,9 @@ pub async fn start(port: u16, domain: &str, secret: &str, timeout: Duration) -> 
         "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
          xmlns:stream='http://etherx.jabber.org/streams' to='{domain}'>"
     );
-    tcp.write_all(header.as_bytes()).await.map_err(|e| fail("header", e))?;
+    tcp.write_all(header.as_bytes())
+        .await
+        .map_err(|e| fail("header", e))?;
     let mut buf = Vec::new();
     let open = wire::read_until(&mut tcp, &mut buf, b"<stream:stream", 0, timeout)
         .await
@@ -41,13 +48,20 @@ pub async fn start(port: u16, domain: &str, secret: &str, timeout: Duration) -> 
         .map(|byte| format!("{byte:02x}"))
         .collect();
     let handshake = format!("<handshake>{digest}</handshake>");
-    tcp.write_all(handshake.as_bytes()).await.map_err(|e| fail("handshake", e))?;
-    let at = wire::read_until(&mut tcp, &mut buf, b"<handshake", close, timeout)
+    tcp.write_all(handshake.as_bytes())
         .await
-        .map_err(|e| fail("handshake answer", e))?;
-    let end = wire::read_until(&mut tcp, &mut buf, b">", at, timeout)
+        .map_err(|e| fail("handshake", e))?;
+    // Both `<handshake/>` and a refusal (`<stream:error><conflict …/>…`) contain "/>".
+    let end = wire::read_until(&mut tcp, &mut buf, b"/>", close, timeout)
         .await
-        .map_err(|e| fail("handshake answer", e))?;
+        .map_err(|e| fail("handshake answer", e))?
+        + 1;
+    if xml::find(&buf[close..end], b"<handshake", 0).is_none() {
+        return Err(format!(
+            "echo component {domain}: handshake refused: {}",
+            lossy(&buf[close + 1..])
+        ));
+    }
     let leftover = buf[end + 1..].to_vec();
     Ok(tokio::spawn(serve(tcp, leftover)))
 }
