@@ -51,7 +51,11 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
         error.downcast_ref::<component_http::RunError>(),
         Some(component_http::RunError::Connect(e)) if e.is_fatal()
     );
-    if rejected || error.downcast_ref::<component_http::config::ConfigError>().is_some() {
+    if rejected
+        || error
+            .downcast_ref::<component_http::config::ConfigError>()
+            .is_some()
+    {
         return ExitCode::from(78);
     }
     ExitCode::FAILURE

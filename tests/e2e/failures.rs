@@ -97,7 +97,9 @@ async fn connection_refused_is_connection_failure(server: Server) {
     // A socket bound but never listening holds the port (no other test can take it) and
     // refuses every connection to it.
     let closed = tokio::net::TcpSocket::new_v4().expect("socket");
-    closed.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    closed
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
     let port = closed.local_addr().expect("address").port();
     let mut world = World::start_on(server, "").await;
     drop(world.daemon.take());
