@@ -7,7 +7,7 @@ use minidom::Element;
 use serde_json::{Map, Value};
 
 use super::reply::ReplyError;
-use super::xml::{parse_stanza, set_attr};
+use super::xml::{is_xml_text, parse_stanza, set_attr};
 use super::{is_on_domain, Kind, COMPONENT_NS};
 
 /// What a field left out means.
@@ -96,6 +96,7 @@ fn described_stanza(
 pub fn text(fields: &Map<String, Value>, name: &'static str) -> Result<Option<String>, ReplyError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) if !is_xml_text(value) => Err(ReplyError::NotXmlText(name)),
         Some(Value::String(value)) => Ok(Some(value.clone())),
         Some(Value::Number(value)) => Ok(Some(value.to_string())),
         Some(Value::Bool(value)) => Ok(Some(value.to_string())),

@@ -37,6 +37,8 @@ pub enum ReplyError {
     BadField(&'static str),
     #[error("field '{0}' is required")]
     MissingField(&'static str),
+    #[error("field '{0}' holds a character XML does not allow")]
+    NotXmlText(&'static str),
     #[error("field 'kind' is '{0}' (expected message, presence or iq)")]
     UnknownKind(String),
     #[error("field 'stanza' is not one well-formed stanza: {0}")]

@@ -300,3 +300,20 @@ fn oversized_response_is_an_internal_server_error() {
     let out = sent(CHAT, WebhookOutcome::ResponseTooLarge);
     assert!(out[0].contains("internal-server-error"));
 }
+
+#[test]
+fn characters_xml_forbids_are_an_internal_server_error() {
+    // Found by the webhook_reply fuzz target: such a reply could not be written to the stream.
+    for body in [
+        r#"{"body": "\u0000"}"#,
+        r#"{"type": "\u000e"}"#,
+        r#"{"id": "\uffff"}"#,
+    ] {
+        let out = sent(CHAT, json(200, "application/json", body));
+        assert!(out[0].contains("internal-server-error"), "{body}: {out:?}");
+        assert!(matches!(
+            problem(CHAT, json(200, "application/json", body)),
+            Some(ReplyError::NotXmlText(_))
+        ));
+    }
+}

@@ -94,7 +94,7 @@ fn write_element(element: &Element, parent_ns: &str, out: &mut String) {
         }
         out.push_str(name.as_str());
         out.push_str("='");
-        escape_into(value, out);
+        escape_attribute_into(value, out);
         out.push('\'');
     }
     let mut nodes = element.nodes().peekable();
@@ -112,6 +112,24 @@ fn write_element(element: &Element, parent_ns: &str, out: &mut String) {
     out.push_str("</");
     out.push_str(element.name());
     out.push('>');
+}
+
+/// Attribute values also keep tabs and line feeds, which a parser would turn into spaces.
+fn escape_attribute_into(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            _ => escape_into(c.encode_utf8(&mut [0; 4]), out),
+        }
+    }
+}
+
+/// Whether `text` holds only characters XML 1.0 allows (a stanza with others cannot be written).
+pub fn is_xml_text(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    })
 }
 
 fn escape_into(text: &str, out: &mut String) {
@@ -156,6 +174,27 @@ mod tests {
             write_stanza(&element),
             "<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>"
         );
+    }
+
+    #[test]
+    fn tabs_and_line_feeds_in_attributes_survive_a_round_trip() {
+        // Found by the stanza_to_json fuzz target: written raw, they came back as spaces.
+        for text in [
+            "<iq e='&#9;'/>",
+            "<iq e='&#10;'/>",
+            "<message id='a&#10;b&#9;c&#13;'/>",
+        ] {
+            let element = parse_stanza(text).expect("valid stanza");
+            assert_eq!(parse_stanza(&write_stanza(&element)), Ok(element), "{text}");
+        }
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_told_apart() {
+        assert!(is_xml_text("héllo\tworld\n🎉"));
+        for bad in ["\u{0}", "a\u{2}b", "\u{E}", "\u{FFFF}", "\u{FFFE}"] {
+            assert!(!is_xml_text(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -236,10 +236,20 @@ async fn write_all(
     stanzas: &mut Vec<Element>,
     handle: &ComponentHandle,
 ) -> Result<(), SessionError> {
-    for stanza in stanzas.iter() {
-        feed(stream, stanza, handle)
-            .await
-            .map_err(SessionError::WriteFailed)?;
+    for index in 0..stanzas.len() {
+        if let Err(error) = feed(stream, &stanzas[index], handle).await {
+            if error.kind() == io::ErrorKind::InvalidInput {
+                // The writer refused this stanza (it cannot be XML): keeping it would fail
+                // every next connection the same way. Drop it, counted and said.
+                tracing::error!(
+                    "{}: dropped a stanza that cannot be written: {error}",
+                    handle.domain
+                );
+                handle.metrics.dropped_replies.inc();
+                stanzas.remove(index);
+            }
+            return Err(SessionError::WriteFailed(error));
+        }
     }
     flush(stream).await.map_err(SessionError::WriteFailed)?;
     stanzas.clear();

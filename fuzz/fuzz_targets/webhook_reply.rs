@@ -1,0 +1,170 @@
+//! Why: the webhook's reply is untrusted input that becomes stanzas on the server connection, so `reply::answer` must hold the contract's guards for any body, status and media type.
+//!
+//! Input layout (kept byte-oriented so seeds stay readable text):
+//! - byte 0: the outcome: `< 0x80` → HTTP 200, else a status from `STATUSES`, and the last
+//!   three values → connection failure, timeout, response too large;
+//! - byte 1: the Content-Type, one of `CONTENT_TYPES`;
+//! - the rest: `stanza text` NUL `JSON bytes`. Without a NUL it is all JSON and the
+//!   received stanza is the fixed `DEFAULT_STANZA`; a stanza text that is not an inbound
+//!   stanza also falls back to it.
+//!
+//! The server only routes to a component stanzas addressed to its domain, so a fuzzed
+//! stanza whose `to` is not on `DOMAIN` gets `to='echo@bot.example.com'` (a precondition,
+//! not a property under test).
+//!
+//! Invariants checked on the answer:
+//! 1. nothing is sent in answer to a stanza with `type='error'` (nor to an iq result/error);
+//! 2. every stanza sent has a `from` on the component's domain;
+//! 3. an iq get/set gets exactly one iq `result`/`error` carrying its id;
+//! 4. every stanza sent can be encoded by the stream's writer (tokio-xmpp's rxml encoder,
+//!    set up as in `RawXmlStream::new_writer`) and that XML reads back as the same element:
+//!    an element the writer refuses is an I/O error that ends the session.
+#![no_main]
+
+use bytes::BytesMut;
+use component_http::stanza::reply::{answer, WebhookOutcome};
+use component_http::stanza::xml::{parse_stanza, set_attr};
+use component_http::stanza::{is_on_domain, Inbound, COMPONENT_NS};
+use libfuzzer_sys::fuzz_target;
+use minidom::rxml::writer::{Encoder, SimpleNamespaces, TrackNamespace};
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+
+const DOMAIN: &str = "bot.example.com";
+const STREAM_NS: &str = "http://etherx.jabber.org/streams";
+const DEFAULT_STANZA: &str = "<message from='alice@example.com/phone' \
+    to='echo@bot.example.com' type='chat' id='m1'><body>hi</body></message>";
+
+const STATUSES: &[u16] = &[
+    200, 201, 202, 204, 206, 299, 0, 100, 199, 300, 301, 302, 304, 400, 401, 402, 403, 404, 405,
+    410, 418, 429, 500, 501, 502, 503, 504, 599, 600, 65535,
+];
+const CONTENT_TYPES: &[Option<&str>] = &[
+    Some("application/json"),
+    Some("application/json; charset=utf-8"),
+    Some("Application/JSON ; charset=UTF-8"),
+    Some("application/activity+json"),
+    Some("application/jsonx"),
+    Some("text/json"),
+    Some("text/plain"),
+    Some(""),
+    None,
+];
+
+fuzz_target!(|data: &[u8]| {
+    let [outcome_byte, content_type_byte, rest @ ..] = data else {
+        return;
+    };
+    let (stanza_text, json) = match rest.iter().position(|&b| b == 0) {
+        Some(nul) => (&rest[..nul], &rest[nul + 1..]),
+        None => (&b""[..], rest),
+    };
+    let inbound = inbound_from(stanza_text);
+    let content_type = CONTENT_TYPES[usize::from(*content_type_byte) % CONTENT_TYPES.len()];
+    let outcome = match *outcome_byte {
+        0xFD => WebhookOutcome::ConnectionFailed,
+        0xFE => WebhookOutcome::TimedOut,
+        0xFF => WebhookOutcome::ResponseTooLarge,
+        byte => WebhookOutcome::Response {
+            status: if byte < 0x80 {
+                200
+            } else {
+                STATUSES[usize::from(byte - 0x80) % STATUSES.len()]
+            },
+            content_type: content_type.map(str::to_string),
+            body: json.to_vec(),
+        },
+    };
+
+    let answer = answer(&inbound, &outcome, DOMAIN);
+
+    // 1. Loop guard.
+    if inbound.stanza_type() == Some("error") || !inbound.may_be_answered() {
+        assert!(
+            answer.stanzas.is_empty(),
+            "answered a stanza that may not be answered: {:?}",
+            answer.stanzas
+        );
+    }
+    for stanza in &answer.stanzas {
+        // 2. Never a foreign `from`.
+        let from = stanza.attr("from").unwrap_or_default();
+        assert!(
+            is_on_domain(from, DOMAIN),
+            "reply from {from:?}, not on {DOMAIN}: {stanza:?}"
+        );
+        // 4. The stream can write it, and what it writes reads back the same.
+        check_stream_encoding(stanza);
+    }
+    // 3. Exactly one answer to an iq get/set.
+    if inbound.is_iq_request() {
+        let answers = answer
+            .stanzas
+            .iter()
+            .filter(|s| {
+                s.name() == "iq"
+                    && s.has_ns(COMPONENT_NS)
+                    && matches!(s.attr("type"), Some("result" | "error"))
+                    && s.attr("id") == inbound.id()
+            })
+            .count();
+        assert_eq!(
+            answers, 1,
+            "iq get/set answered {answers} times: {:?}",
+            answer.stanzas
+        );
+    }
+});
+
+/// The fuzzed stanza when it is an inbound stanza (moved onto our domain), else the default.
+fn inbound_from(text: &[u8]) -> Inbound {
+    let fuzzed = std::str::from_utf8(text)
+        .ok()
+        .and_then(|text| parse_stanza(text).ok())
+        .map(|mut element| {
+            if !is_on_domain(element.attr("to").unwrap_or_default(), DOMAIN) {
+                set_attr(&mut element, xml_ncname!("to"), "echo@bot.example.com");
+            }
+            element
+        })
+        .and_then(|element| Inbound::new(element).ok());
+    fuzzed.unwrap_or_else(|| {
+        Inbound::new(parse_stanza(DEFAULT_STANZA).expect("valid default")).expect("a stanza")
+    })
+}
+
+/// Encodes `stanza` the way tokio-xmpp's `XmlStream` sink does on a component stream, then
+/// reads the bytes back.
+fn check_stream_encoding(stanza: &Element) {
+    let mut encoder = Encoder::<SimpleNamespaces>::new();
+    encoder
+        .ns_tracker_mut()
+        .declare_fixed(Some(xml_ncname!("stream")), STREAM_NS.into());
+    encoder
+        .ns_tracker_mut()
+        .declare_fixed(None, COMPONENT_NS.into());
+    let mut out = BytesMut::new();
+    let items = xso::AsXml::as_xml_iter(stanza)
+        .unwrap_or_else(|e| panic!("stanza cannot be serialised ({e}): {stanza:?}"));
+    for item in items {
+        let item = item.unwrap_or_else(|e| panic!("stanza cannot be serialised ({e}): {stanza:?}"));
+        if let Err(e) = encoder.encode_into_bytes(item.as_rxml_item(), &mut out) {
+            panic!(
+                "the stream writer refuses this reply ({e}), which ends the session: {stanza:?}"
+            );
+        }
+    }
+    let reread = Element::from_reader_with_prefixes(&mut &out[..], Some(COMPONENT_NS.to_string()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "written reply does not parse ({e}): {:?}",
+                String::from_utf8_lossy(&out)
+            )
+        });
+    assert!(
+        reread == *stanza,
+        "written reply reads back differently: {:?}\n wrote: {:?}",
+        stanza,
+        String::from_utf8_lossy(&out)
+    );
+}
