@@ -77,7 +77,7 @@ fn write_element(element: &Element, parent_ns: &str, out: &mut String) {
     out.push_str(element.name());
     if ns != parent_ns {
         out.push_str(" xmlns='");
-        escape_into(&ns, out);
+        escape_attribute_into(&ns, out);
         out.push('\'');
     }
     let mut prefixes = 0;
@@ -89,7 +89,7 @@ fn write_element(element: &Element, parent_ns: &str, out: &mut String) {
             // Rare: a namespaced attribute on an extension. Declare a prefix for it.
             prefixes += 1;
             out.push_str(&format!("xmlns:a{prefixes}='"));
-            escape_into(attr_ns.as_str(), out);
+            escape_attribute_into(attr_ns.as_str(), out);
             out.push_str(&format!("' a{prefixes}:"));
         }
         out.push_str(name.as_str());
