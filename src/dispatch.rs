@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use crate::config::ComponentConfig;
 use crate::handle::ComponentHandle;
@@ -179,7 +179,9 @@ impl Inner {
             let delivery = self.webhook.post(request.to_json());
             tokio::pin!(delivery);
             // A chat message whose answer takes long gets a "composing" notice meanwhile.
-            let typing_after = self.typing_after.filter(|_| wants_typing_notice(inbound));
+            let typing_after = self
+                .typing_after
+                .filter(|_| wants_typing_notice(inbound, request.body.is_some()));
             let typing = tokio::time::sleep(typing_after.unwrap_or(Duration::MAX));
             tokio::pin!(typing);
             let mut typed = false;
@@ -212,21 +214,10 @@ impl Inner {
         }
     }
 
-    /// Queues one stanza for the server connection; a full outbox drops it, counted.
+    /// Queues one stanza for the server connection.
     fn queue(&self, inbound: &Inbound, stanza: Element) {
         tracing::debug!(domain = %self.domain, kind = stanza.name(), to = stanza.attr("to"), "reply queued");
-        if let Err(error) = self.handle.outbox.try_send(stanza) {
-            self.handle.metrics.dropped_replies.inc();
-            tracing::warn!(
-                "{}: reply to {} dropped: {}",
-                self.domain,
-                inbound.from(),
-                match error {
-                    mpsc::error::TrySendError::Full(_) => "max_queued_replies reached",
-                    mpsc::error::TrySendError::Closed(_) => "the component has stopped",
-                }
-            );
-        }
+        self.handle.queue_reply(stanza, inbound.from());
     }
 
     fn refuse(&self, inbound: &Inbound, error: StanzaError, why: &str) -> Answer {
@@ -251,11 +242,10 @@ impl Inner {
 
 const CHAT_STATES_NS: &str = "http://jabber.org/protocol/chatstates";
 
-/// Typing notices (XEP-0085) go only to chat messages with a body.
-fn wants_typing_notice(inbound: &Inbound) -> bool {
-    inbound.kind() == Kind::Message
-        && inbound.stanza_type() == Some("chat")
-        && inbound.body().is_some()
+/// Typing notices (XEP-0085) go only to chat messages with a body (`has_body`, as the
+/// webhook request already found it: the body is not looked for twice).
+fn wants_typing_notice(inbound: &Inbound, has_body: bool) -> bool {
+    has_body && inbound.kind() == Kind::Message && inbound.stanza_type() == Some("chat")
 }
 
 /// A standalone chat state notice from the bot address to the sender.

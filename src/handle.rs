@@ -177,6 +177,19 @@ impl ComponentHandle {
         }
     }
 
+    /// Queues a reply for the server connection; when the outbox (`max_queued_replies`) is
+    /// full or gone, the reply is dropped, counted and logged, naming `for_whom`.
+    pub fn queue_reply(&self, stanza: Element, for_whom: &str) {
+        if let Err(error) = self.outbox.try_send(stanza) {
+            self.metrics.dropped_replies.inc();
+            let why = match error {
+                mpsc::error::TrySendError::Full(_) => "max_queued_replies reached",
+                mpsc::error::TrySendError::Closed(_) => "the component has stopped",
+            };
+            tracing::warn!("{}: reply to {for_whom} dropped: {why}", self.domain);
+        }
+    }
+
     /// Registers an iq sent through the API; its answer comes back on the receiver.
     pub fn await_iq(&self, id: &str) -> oneshot::Receiver<Element> {
         let (sender, receiver) = oneshot::channel();

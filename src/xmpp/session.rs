@@ -187,9 +187,7 @@ async fn salvage(stream: &mut ComponentStream, context: &SessionContext<'_>) {
         };
         salvaged += 1;
         for answer in answers {
-            if context.handle.outbox.try_send(answer).is_err() {
-                context.handle.metrics.dropped_replies.inc();
-            }
+            context.handle.queue_reply(answer, context.domain);
         }
     }
     if salvaged > 0 {
