@@ -43,13 +43,15 @@ pub struct ComponentConfig {
     pub server_port: u16,
     pub secret: Secret,
     #[serde(serialize_with = "url_text")]
-    pub post_url: reqwest::Url,
+    pub post_url: url::Url,
     pub stanzas: Vec<Kind>,
     #[serde(serialize_with = "seconds")]
     pub timeout: Duration,
     #[serde(serialize_with = "seconds")]
     pub keepalive: Duration,
     pub max_in_flight: usize,
+    /// Webhook connections open at once, at most (never more than `max_in_flight`).
+    pub max_connections: usize,
     pub max_response_size: usize,
     #[serde(serialize_with = "seconds")]
     pub reconnect_delay: Duration,
@@ -89,7 +91,7 @@ pub struct RetryPolicy {
     pub max_elapsed: Duration,
 }
 
-fn url_text<S: Serializer>(value: &reqwest::Url, serializer: S) -> Result<S::Ok, S::Error> {
+fn url_text<S: Serializer>(value: &url::Url, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(value.as_str())
 }
 
@@ -108,6 +110,7 @@ pub const DEFAULT_PORT: u16 = 5347;
 pub const DEFAULT_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_KEEPALIVE: f64 = 60.0;
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_RECONNECT_DELAY: f64 = 0.5;
 pub const DEFAULT_RECONNECT_MAX_DELAY: f64 = 30.0;
@@ -184,7 +187,7 @@ fn check_component(
     let post_url = raw
         .post_url
         .ok_or("missing key 'post_url' (or 'component_post_url')")?;
-    let post_url = match reqwest::Url::parse(&post_url) {
+    let post_url = match url::Url::parse(&post_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         Ok(url) => {
             return Err(format!(
@@ -200,6 +203,11 @@ fn check_component(
     if max_in_flight == 0 {
         return Err("key 'max_in_flight' must be at least 1".into());
     }
+    let max_connections = raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        return Err("key 'max_connections' must be at least 1".into());
+    }
+    let max_connections = max_connections.min(max_in_flight);
     let max_response_size = raw.max_response_size.unwrap_or(DEFAULT_MAX_RESPONSE_SIZE);
     let reconnect_delay = duration(
         "reconnect_delay",
@@ -271,6 +279,7 @@ fn check_component(
         timeout: duration("timeout", raw.timeout, DEFAULT_TIMEOUT)?,
         keepalive: duration("keepalive", raw.keepalive, DEFAULT_KEEPALIVE)?,
         max_in_flight,
+        max_connections,
         max_response_size,
         reconnect_delay,
         reconnect_max_delay,

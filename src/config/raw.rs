@@ -50,6 +50,7 @@ pub(super) struct RawComponent {
     pub(super) timeout: Option<f64>,
     pub(super) keepalive: Option<f64>,
     pub(super) max_in_flight: Option<usize>,
+    pub(super) max_connections: Option<usize>,
     pub(super) max_response_size: Option<usize>,
     pub(super) reconnect_delay: Option<f64>,
     pub(super) reconnect_max_delay: Option<f64>,

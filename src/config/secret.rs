@@ -78,12 +78,12 @@ pub(super) fn post_headers(
                 "key 'post_headers.{name}': this header is set by component-http"
             ));
         }
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        if http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err(format!(
                 "key 'post_headers.{name}': not a valid header name"
             ));
         }
-        if reqwest::header::HeaderValue::from_str(&value).is_err() {
+        if http::header::HeaderValue::from_str(&value).is_err() {
             return Err(format!(
                 "key 'post_headers.{name}': not a valid header value"
             ));

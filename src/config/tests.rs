@@ -23,6 +23,7 @@ fn minimal_file_gets_the_documented_defaults() {
     assert_eq!(c.timeout, Duration::from_secs(10));
     assert_eq!(c.keepalive, Duration::from_secs(60));
     assert_eq!(c.max_in_flight, 256);
+    assert_eq!(c.max_connections, 256);
     assert_eq!(c.max_response_size, 1024 * 1024);
     assert_eq!(c.reconnect_delay, Duration::from_millis(500));
     assert_eq!(c.reconnect_max_delay, Duration::from_secs(30));
@@ -110,6 +111,20 @@ fn bad_values_are_named() {
     assert!(parse(&format!("{MINIMAL}max_in_flight = 0\n"))
         .expect_err("bound")
         .contains("max_in_flight"));
+    assert!(parse(&format!("{MINIMAL}max_connections = 0\n"))
+        .expect_err("bound")
+        .contains("max_connections"));
+}
+
+#[test]
+fn connections_are_never_more_than_the_stanzas_in_flight() {
+    let config = parse(&format!("{MINIMAL}max_in_flight = 8\n")).expect("valid");
+    assert_eq!(config.components[0].max_connections, 8);
+    let config = parse(&format!(
+        "{MINIMAL}max_in_flight = 10000\nmax_connections = 32\n"
+    ))
+    .expect("valid");
+    assert_eq!(config.components[0].max_connections, 32);
 }
 
 #[test]

@@ -6,10 +6,18 @@
 pub mod retry;
 pub mod signature;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::Semaphore;
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
 use crate::metrics::ComponentMetrics;
@@ -18,19 +26,38 @@ use crate::stanza::reply::WebhookOutcome;
 /// The `User-Agent` of every webhook request.
 pub const USER_AGENT: &str = concat!("component-http/", env!("CARGO_PKG_VERSION"));
 
+/// How long an unused keep-alive connection stays open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// Why the webhook client could not be built.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client for {domain}: {source}")]
-pub struct ClientError {
-    domain: String,
-    source: reqwest::Error,
+pub enum ClientError {
+    #[error("cannot set up TLS for the webhook of {domain}: {source}")]
+    Tls {
+        domain: String,
+        source: rustls::Error,
+    },
+    #[error("key 'post_url' of {domain}: {source}")]
+    Url {
+        domain: String,
+        source: http::uri::InvalidUri,
+    },
 }
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A component's webhook: its URL, its connection pool and its delivery policy.
 #[derive(Clone)]
 pub struct Webhook {
-    http: reqwest::Client,
-    url: reqwest::Url,
+    http: HttpClient,
+    url: url::Url,
+    /// The URL as hyper takes it, parsed once.
+    uri: Uri,
+    /// User-Agent, Content-Type and `post_headers`: the same on every request.
+    headers: HeaderMap,
+    /// One permit per connection: at most `max_connections` requests at once.
+    connections: Arc<Semaphore>,
+    timeout: Duration,
     max_response_size: usize,
     retry: RetryPolicy,
     signing_key: Option<SigningKey>,
@@ -57,11 +84,10 @@ impl Webhook {
         config: &ComponentConfig,
         metrics: ComponentMetrics,
     ) -> Result<Webhook, ClientError> {
-        let error = |source| ClientError {
-            domain: config.domain.clone(),
-            source,
-        };
+        let domain = || config.domain.clone();
         let mut headers = HeaderMap::new();
+        headers.insert(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &config.post_headers {
             // Both were checked when the configuration was loaded.
             if let (Ok(name), Ok(mut value)) = (
@@ -72,20 +98,39 @@ impl Webhook {
                 headers.insert(name, value);
             }
         }
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(config.max_in_flight)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(error)?;
+        let uri = config
+            .post_url
+            .as_str()
+            .parse::<Uri>()
+            .map_err(|source| ClientError::Url {
+                domain: domain(),
+                source,
+            })?;
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(config.timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .try_with_platform_verifier()
+            .map_err(|source| ClientError::Tls {
+                domain: domain(),
+                source,
+            })?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_max_idle_per_host(config.max_connections)
+            .build(https);
         Ok(Webhook {
             http,
             url: config.post_url.clone(),
+            uri,
+            headers,
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            timeout: config.timeout,
             max_response_size: config.max_response_size,
             retry: config.retry,
             signing_key: config.signing_secret.clone(),
@@ -93,7 +138,7 @@ impl Webhook {
         })
     }
 
-    pub fn url(&self) -> &reqwest::Url {
+    pub fn url(&self) -> &url::Url {
         &self.url
     }
 
@@ -104,10 +149,26 @@ impl Webhook {
         let started = Instant::now();
         let mut attempts = 1;
         loop {
-            let started_attempt = Instant::now();
-            let attempt = self.attempt(&id, body.clone()).await;
-            self.metrics
-                .webhook_attempt(&attempt.outcome, started_attempt.elapsed().as_secs_f64());
+            let attempt = {
+                // Waiting for a free connection is not part of the attempt's time.
+                let Ok(_connection) = self.connections.acquire().await else {
+                    return Delivery {
+                        outcome: WebhookOutcome::ConnectionFailed,
+                        failure: Some("webhook client closed".into()),
+                        attempts,
+                    };
+                };
+                let started_attempt = Instant::now();
+                let attempt =
+                    match tokio::time::timeout(self.timeout, self.attempt(&id, body.clone())).await
+                    {
+                        Ok(attempt) => attempt,
+                        Err(_) => timed_out(self.timeout),
+                    };
+                self.metrics
+                    .webhook_attempt(&attempt.outcome, started_attempt.elapsed().as_secs_f64());
+                attempt
+            };
             let wait = retry::next_wait(
                 &self.retry,
                 attempts,
@@ -139,54 +200,57 @@ impl Webhook {
     }
 
     async fn attempt(&self, id: &str, body: Bytes) -> Attempt {
-        let mut request = self
-            .http
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("webhook-id", id);
+        let mut headers = self.headers.clone();
+        if let Ok(value) = HeaderValue::from_str(id) {
+            headers.insert("webhook-id", value);
+        }
         if let Some(key) = &self.signing_key {
             let timestamp = unix_seconds();
-            request = request
-                .header("webhook-timestamp", timestamp.to_string())
-                .header(
-                    "webhook-signature",
-                    signature::sign(key.bytes(), id, timestamp, &body),
-                );
+            let signature = signature::sign(key.bytes(), id, timestamp, &body);
+            headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+            if let Ok(value) = HeaderValue::from_str(&signature) {
+                headers.insert("webhook-signature", value);
+            }
         }
-        let mut response = match request.body(body).send().await {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = headers;
+        let response = match self.http.request(request).await {
             Ok(response) => response,
             Err(error) => return failed(&error),
         };
-        let status = response.status().as_u16();
+        let (parts, mut incoming) = response.into_parts();
+        let status = parts.status.as_u16();
         let header = |name| {
-            response
-                .headers()
+            parts
+                .headers
                 .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
         };
-        let content_type = header(CONTENT_TYPE);
+        let content_type = header(CONTENT_TYPE).map(str::to_string);
         let retry_after =
-            header(RETRY_AFTER).and_then(|v| retry::parse_retry_after(&v, SystemTime::now()));
-        if response
-            .content_length()
-            .is_some_and(|length| length > self.max_response_size as u64)
-        {
+            header(RETRY_AFTER).and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let length = header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        if length.is_some_and(|length| length > self.max_response_size as u64) {
             return too_large(self.max_response_size);
         }
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) if body.len() + chunk.len() > self.max_response_size => {
-                    return too_large(self.max_response_size)
+        let mut body = Vec::with_capacity(length.unwrap_or(0) as usize);
+        while let Some(frame) = incoming.frame().await {
+            match frame {
+                Ok(frame) => {
+                    let Ok(chunk) = frame.into_data() else {
+                        continue; // trailers
+                    };
+                    if body.len() + chunk.len() > self.max_response_size {
+                        return too_large(self.max_response_size);
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                Ok(None) => break,
                 Err(error) => return failed(&error),
             }
         }
-        let failure =
-            (status >= 300).then(|| format!("webhook answered HTTP {}", response.status()));
+        let failure = (status >= 300).then(|| format!("webhook answered HTTP {}", parts.status));
         Attempt {
             outcome: WebhookOutcome::Response {
                 status,
@@ -216,21 +280,27 @@ fn too_large(limit: usize) -> Attempt {
     }
 }
 
-fn failed(error: &reqwest::Error) -> Attempt {
-    let outcome = if error.is_timeout() {
-        WebhookOutcome::TimedOut
-    } else {
-        WebhookOutcome::ConnectionFailed
-    };
+fn timed_out(limit: Duration) -> Attempt {
     Attempt {
-        outcome,
+        outcome: WebhookOutcome::TimedOut,
+        failure: Some(format!(
+            "webhook request failed: no full response within {} s (timeout)",
+            limit.as_secs_f64()
+        )),
+        retry_after: None,
+    }
+}
+
+fn failed(error: &(dyn std::error::Error + 'static)) -> Attempt {
+    Attempt {
+        outcome: WebhookOutcome::ConnectionFailed,
         failure: Some(format!("webhook request failed: {}", error_chain(error))),
         retry_after: None,
     }
 }
 
-/// The error and its causes on one line (reqwest's own message hides the cause).
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// The error and its causes on one line (hyper's own message hides the cause).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
