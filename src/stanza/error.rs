@@ -5,7 +5,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 
 use super::xml::set_attr;
-use super::{Inbound, COMPONENT_NS};
+use super::{Head, COMPONENT_NS};
 
 const STANZAS_NS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
@@ -80,7 +80,7 @@ impl StanzaError {
     /// The error stanza answering `inbound`: same kind and `id`, `to` and `from` swapped,
     /// `type='error'`, only the `<error/>` child. `None` when the stanza may not be
     /// answered (it is itself an error, or an iq result).
-    pub fn reply_to(&self, inbound: &Inbound) -> Option<Element> {
+    pub fn reply_to(&self, inbound: &Head) -> Option<Element> {
         if !inbound.may_be_answered() {
             return None;
         }
@@ -100,6 +100,7 @@ impl StanzaError {
 mod tests {
     use super::*;
     use crate::stanza::xml::{parse_stanza, write_stanza};
+    use crate::stanza::Inbound;
 
     fn inbound(text: &str) -> Inbound {
         Inbound::new(parse_stanza(text).expect("valid xml")).expect("a stanza")

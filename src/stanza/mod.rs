@@ -56,11 +56,25 @@ pub enum InboundError {
     NoFrom(&'static str),
 }
 
-/// A stanza received from the server for one of our addresses.
+/// A stanza received from the server for one of our addresses: the element, and its
+/// addresses read once (attribute lookups compare namespace strings).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound {
+    head: Head,
     element: Element,
+}
+
+/// What an answer needs of a received stanza, without its content: kind, `from`, `to`,
+/// `type` and `id`. It outlives the element: a stanza waiting for the webhook keeps only this
+/// and its JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
     kind: Kind,
+    /// `from`, `to`, `type` and `id` one after another; `ends` says where each stops.
+    text: Box<str>,
+    ends: [u32; 4],
+    has_type: bool,
+    has_id: bool,
 }
 
 impl Inbound {
@@ -75,42 +89,40 @@ impl Inbound {
                 ))
             }
         };
-        if element.attr("from").is_none() {
+        let Some(from) = element.attr("from") else {
             return Err(InboundError::NoFrom(kind.as_str()));
-        }
-        Ok(Inbound { element, kind })
+        };
+        let head = Head::new(
+            kind,
+            from,
+            element.attr("to").unwrap_or_default(),
+            element.attr("type"),
+            element.attr("id"),
+        );
+        Ok(Inbound { head, element })
     }
 
     pub fn element(&self) -> &Element {
         &self.element
     }
 
-    pub fn kind(&self) -> Kind {
-        self.kind
+    pub fn head(&self) -> &Head {
+        &self.head
     }
 
-    /// The sender's address (checked present by [`Inbound::new`]).
-    pub fn from(&self) -> &str {
-        self.element.attr("from").unwrap_or_default()
+    /// The head alone, the element dropped.
+    pub fn into_head(self) -> Head {
+        self.head
     }
-
-    /// The address it was sent to; empty when the server left it out.
-    pub fn to(&self) -> &str {
-        self.element.attr("to").unwrap_or_default()
-    }
-
-    pub fn stanza_type(&self) -> Option<&str> {
-        self.element.attr("type")
-    }
-
-    pub fn id(&self) -> Option<&str> {
-        self.element.attr("id")
-    }
-
     /// The message's `<body>` text whatever its `xml:lang`: one without `xml:lang` if there
     /// is one, else the first.
     pub fn body(&self) -> Option<String> {
-        if self.kind != Kind::Message {
+        self.body_element().map(Element::text)
+    }
+
+    /// The `<body>` element [`Inbound::body`] reads.
+    pub fn body_element(&self) -> Option<&Element> {
+        if self.head.kind != Kind::Message {
             return None;
         }
         let mut bodies = self
@@ -123,7 +135,68 @@ impl Inbound {
                 .iter()
                 .all(|((_, name), _)| name.as_str() != "lang")
         });
-        Some(plain.unwrap_or(first).text())
+        Some(plain.unwrap_or(first))
+    }
+}
+
+impl std::ops::Deref for Inbound {
+    type Target = Head;
+
+    fn deref(&self) -> &Head {
+        &self.head
+    }
+}
+
+impl Head {
+    pub fn new(kind: Kind, from: &str, to: &str, ty: Option<&str>, id: Option<&str>) -> Head {
+        let mut text = String::with_capacity(
+            from.len() + to.len() + ty.map_or(0, str::len) + id.map_or(0, str::len),
+        );
+        let mut ends = [0; 4];
+        for (end, part) in ends
+            .iter_mut()
+            .zip([from, to, ty.unwrap_or(""), id.unwrap_or("")])
+        {
+            text.push_str(part);
+            // A stanza is far smaller than 4 GiB (max_stanza_size, the server's own limit).
+            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        Head {
+            kind,
+            text: text.into_boxed_str(),
+            ends,
+            has_type: ty.is_some(),
+            has_id: id.is_some(),
+        }
+    }
+
+    fn part(&self, index: usize) -> &str {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        self.text
+            .get(start as usize..self.ends[index] as usize)
+            .unwrap_or_default()
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The sender's address (checked present by [`Inbound::new`]).
+    pub fn from(&self) -> &str {
+        self.part(0)
+    }
+
+    /// The address it was sent to; empty when the server left it out.
+    pub fn to(&self) -> &str {
+        self.part(1)
+    }
+
+    pub fn stanza_type(&self) -> Option<&str> {
+        self.has_type.then(|| self.part(2))
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.has_id.then(|| self.part(3))
     }
 
     /// An iq that requires exactly one answer (RFC 6120 §8.2.3).

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::error::StanzaError;
 use super::fields::{stanza_from_fields, Defaults};
 use super::xml::{set_attr, XmlError};
-use super::{Inbound, Kind, COMPONENT_NS};
+use super::{Head, Kind, COMPONENT_NS};
 
 /// What came of one webhook call, stripped of everything HTTP-specific.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn error(inbound: &Inbound, error: StanzaError) -> Answer {
+    fn error(inbound: &Head, error: StanzaError) -> Answer {
         Answer {
             stanzas: error.reply_to(inbound).into_iter().collect(),
             problem: None,
@@ -69,7 +69,7 @@ impl Answer {
 }
 
 /// Builds the answer to `inbound` from the webhook's outcome, for component `domain`.
-pub fn answer(inbound: &Inbound, outcome: &WebhookOutcome, domain: &str) -> Answer {
+pub fn answer(inbound: &Head, outcome: &WebhookOutcome, domain: &str) -> Answer {
     if !inbound.may_be_answered() {
         return Answer::default();
     }
@@ -128,7 +128,7 @@ pub fn is_json_media_type(content_type: Option<&str>) -> bool {
 }
 
 /// An empty `result` to an iq get/set.
-pub fn empty_iq_result(inbound: &Inbound) -> Element {
+pub fn empty_iq_result(inbound: &Head) -> Element {
     let mut iq = Element::bare("iq", COMPONENT_NS);
     set_attr(&mut iq, xml_ncname!("type"), "result");
     set_attr(&mut iq, xml_ncname!("from"), inbound.to());
@@ -139,18 +139,14 @@ pub fn empty_iq_result(inbound: &Inbound) -> Element {
     iq
 }
 
-fn answers_iq(stanza: &Element, inbound: &Inbound) -> bool {
+fn answers_iq(stanza: &Element, inbound: &Head) -> bool {
     stanza.name() == "iq"
         && matches!(stanza.attr("type"), Some("result" | "error"))
         && stanza.attr("id") == inbound.id()
 }
 
 /// Builds the reply stanza from a 200 JSON body (CONTRACT.md, "Building the reply").
-pub fn reply_from_json(
-    inbound: &Inbound,
-    body: &[u8],
-    domain: &str,
-) -> Result<Element, ReplyError> {
+pub fn reply_from_json(inbound: &Head, body: &[u8], domain: &str) -> Result<Element, ReplyError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ReplyError::InvalidJson(e.to_string()))?;
     let Value::Object(fields) = value else {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::stanza::xml::{parse_stanza, write_stanza};
+use crate::stanza::Inbound;
 
 const DOMAIN: &str = "bot.example.com";
 const CHAT: &str = "<message from='alice@example.com/phone' to='echo@bot.example.com' \

@@ -1,10 +1,12 @@
-//! A received stanza → the JSON object POSTed to the webhook. This struct is the wire
-//! format promised to webhook authors: its five base fields never change meaning.
+//! A received stanza → the JSON object POSTed to the webhook. [`WebhookRequest`] is the wire
+//! format promised to webhook authors (its five base fields never change meaning);
+//! [`request_body`] writes the same JSON in one pass, the stanza's XML escaped straight into
+//! its JSON string, with no intermediate text.
 
 use serde::Serialize;
 
-use super::xml::write_stanza;
-use super::Inbound;
+use super::xml::{write_element, write_stanza, xml_entity, XmlSink, COMPONENT_NS};
+use super::{Inbound, Kind};
 
 /// The webhook request body (CONTRACT.md, "Request: stanza → webhook").
 #[derive(Debug, Serialize, PartialEq)]
@@ -42,15 +44,162 @@ impl<'a> WebhookRequest<'a> {
     }
 }
 
+/// A webhook request body, with what the dispatcher checks and shows about it.
+#[derive(Debug)]
+pub struct RequestBody {
+    /// The JSON object, as [`WebhookRequest`] serialises it.
+    pub json: Vec<u8>,
+    /// The length of the `stanza` XML text (what `max_stanza_size` bounds).
+    pub stanza_len: usize,
+    pub has_body: bool,
+}
+
+/// The JSON body POSTed for `inbound`: the fields of [`WebhookRequest`], in its order.
+pub fn request_body(inbound: &Inbound) -> RequestBody {
+    let mut json = JsonString {
+        out: Vec::with_capacity(256),
+        xml_len: 0,
+    };
+    json.field("{\"to\":", inbound.to());
+    json.field(",\"from\":", inbound.from());
+    json.field(",\"kind\":", inbound.kind().as_str());
+    json.out.extend_from_slice(b",\"stanza\":\"");
+    write_element(inbound.element(), COMPONENT_NS, &mut json);
+    json.out.push(b'"');
+    let stanza_len = json.xml_len;
+    let body = match inbound.kind() {
+        Kind::Message => inbound.body_element(),
+        _ => None,
+    };
+    if let Some(body) = body {
+        json.out.extend_from_slice(b",\"body\":\"");
+        for text in body.texts() {
+            json.escape(text, None);
+        }
+        json.out.push(b'"');
+    }
+    if let Some(stanza_type) = inbound.stanza_type() {
+        json.field(",\"type\":", stanza_type);
+    }
+    if let Some(id) = inbound.id() {
+        json.field(",\"id\":", id);
+    }
+    json.out.push(b'}');
+    RequestBody {
+        json: json.out,
+        stanza_len,
+        has_body: body.is_some(),
+    }
+}
+
+/// Text going into a JSON string; for XML text (`xml: Some(in_attribute)`), escaped for XML
+/// first, in the same pass. `xml_len` counts the XML text written.
+struct JsonString {
+    out: Vec<u8>,
+    xml_len: usize,
+}
+
+impl JsonString {
+    fn field(&mut self, name: &str, value: &str) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'"');
+        self.escape(value, None);
+        self.out.push(b'"');
+    }
+
+    fn escape(&mut self, text: &str, xml: Option<bool>) {
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (at, &byte) in bytes.iter().enumerate() {
+            if byte >= 0x20 && byte != b'\\' && !matches!(byte, b'&' | b'<' | b'>' | b'\'' | b'"') {
+                continue;
+            }
+            let entity = xml.and_then(|in_attribute| xml_entity(byte, in_attribute));
+            self.out.extend_from_slice(&bytes[start..at]);
+            start = at + 1;
+            match (entity, byte) {
+                (Some(entity), _) => {
+                    self.out.extend_from_slice(entity.as_bytes());
+                    self.xml_len += entity.len() - 1;
+                }
+                (None, b'"') => self.out.extend_from_slice(b"\\\""),
+                (None, b'\\') => self.out.extend_from_slice(b"\\\\"),
+                (None, b'\n') => self.out.extend_from_slice(b"\\n"),
+                (None, b'\t') => self.out.extend_from_slice(b"\\t"),
+                (None, b'\r') => self.out.extend_from_slice(b"\\r"),
+                (None, byte) if byte < 0x20 => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    self.out.extend_from_slice(b"\\u00");
+                    self.out.push(HEX[usize::from(byte >> 4)]);
+                    self.out.push(HEX[usize::from(byte & 0xf)]);
+                }
+                (None, byte) => self.out.push(byte),
+            }
+        }
+        self.out.extend_from_slice(&bytes[start..]);
+        if xml.is_some() {
+            self.xml_len += bytes.len();
+        }
+    }
+}
+
+impl XmlSink for JsonString {
+    fn markup(&mut self, markup: &str) {
+        // Names and markup hold no quote, backslash or control character.
+        self.out.extend_from_slice(markup.as_bytes());
+        self.xml_len += markup.len();
+    }
+
+    fn text(&mut self, text: &str) {
+        self.escape(text, Some(false));
+    }
+
+    fn attribute_value(&mut self, value: &str) {
+        self.escape(value, Some(true));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stanza::xml::parse_stanza;
     use serde_json::{json, Value};
 
+    /// The one-pass body, checked against serde's serialisation of [`WebhookRequest`].
     fn request_for(xml: &str) -> Value {
         let inbound = Inbound::new(parse_stanza(xml).expect("valid xml")).expect("a stanza");
-        serde_json::from_slice(&WebhookRequest::new(&inbound).to_json()).expect("valid json")
+        let body = request_body(&inbound);
+        let request = WebhookRequest::new(&inbound);
+        assert_eq!(body.stanza_len, request.stanza.len(), "{xml}");
+        assert_eq!(body.has_body, request.body.is_some(), "{xml}");
+        assert_eq!(
+            String::from_utf8(body.json).expect("utf-8"),
+            String::from_utf8(request.to_json()).expect("utf-8"),
+            "{xml}"
+        );
+        serde_json::from_slice(&request.to_json()).expect("valid json")
+    }
+
+    #[test]
+    fn one_pass_body_escapes_for_xml_and_json_at_once() {
+        let xml = "<message to='a@bot.b' from='c@d/\u{e9}\\\"' id='&quot;&#9;&#10;&#13;'>\
+                   <body xml:lang='en'>no</body><body>tab\tline\r\nback\\slash \"q\" &amp; &lt;&gt; \u{2028}</body>\
+                   <x xmlns='urn:a&amp;b' xmlns:p='urn:p' p:attr='v\\'>&apos;\u{1F389}</x></message>";
+        let request = request_for(xml);
+        // A literal CR LF is one line feed to an XML parser.
+        assert_eq!(
+            request["body"],
+            "tab\tline\nback\\slash \"q\" & <> \u{2028}"
+        );
+        assert_eq!(request["id"], "\"\t\n\r");
+        for xml in [
+            "<presence from='a@b/c'/>",
+            "<iq from='a@b/c' to='bot.b' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>",
+            "<message from='a@b/c'><body/></message>",
+            "<message from='a@b/c'><body>a<![CDATA[<b>]]>c</body></message>",
+        ] {
+            request_for(xml);
+        }
     }
 
     #[test]

@@ -63,6 +63,30 @@ fn into_component_namespace(mut element: Element) -> Element {
     rebuilt
 }
 
+/// Where a stanza is written: XML text, or XML text inside a JSON string
+/// ([`super::request`]). The writer hands over markup (names, which never need escaping),
+/// character data and attribute values; each sink escapes them in one pass.
+pub(crate) trait XmlSink {
+    fn markup(&mut self, markup: &str);
+    fn text(&mut self, text: &str);
+    fn attribute_value(&mut self, value: &str);
+}
+
+/// XML text.
+impl XmlSink for String {
+    fn markup(&mut self, markup: &str) {
+        self.push_str(markup);
+    }
+
+    fn text(&mut self, text: &str) {
+        escape_into(text, false, self);
+    }
+
+    fn attribute_value(&mut self, value: &str) {
+        escape_into(value, true, self);
+    }
+}
+
 /// Writes a stanza as XML text, the way the XMPP server sent it: the root and its children in
 /// the stream's namespace carry no `xmlns`, extensions keep theirs, `xml:lang` stays.
 pub fn write_stanza(element: &Element) -> String {
@@ -71,58 +95,47 @@ pub fn write_stanza(element: &Element) -> String {
     out
 }
 
-fn write_element(element: &Element, parent_ns: &str, out: &mut String) {
+pub(crate) fn write_element(element: &Element, parent_ns: &str, out: &mut impl XmlSink) {
     let ns = element.ns();
-    out.push('<');
-    out.push_str(element.name());
+    out.markup("<");
+    out.markup(element.name());
     if ns != parent_ns {
-        out.push_str(" xmlns='");
-        escape_attribute_into(&ns, out);
-        out.push('\'');
+        out.markup(" xmlns='");
+        out.attribute_value(&ns);
+        out.markup("'");
     }
     let mut prefixes = 0;
     for ((attr_ns, name), value) in element.attrs().iter() {
-        out.push(' ');
+        out.markup(" ");
         if *attr_ns == Namespace::XML {
-            out.push_str("xml:");
+            out.markup("xml:");
         } else if *attr_ns != Namespace::NONE {
             // Rare: a namespaced attribute on an extension. Declare a prefix for it.
             prefixes += 1;
-            out.push_str(&format!("xmlns:a{prefixes}='"));
-            escape_attribute_into(attr_ns.as_str(), out);
-            out.push_str(&format!("' a{prefixes}:"));
+            out.markup(&format!("xmlns:a{prefixes}='"));
+            out.attribute_value(attr_ns.as_str());
+            out.markup(&format!("' a{prefixes}:"));
         }
-        out.push_str(name.as_str());
-        out.push_str("='");
-        escape_attribute_into(value, out);
-        out.push('\'');
+        out.markup(name.as_str());
+        out.markup("='");
+        out.attribute_value(value);
+        out.markup("'");
     }
     let mut nodes = element.nodes().peekable();
     if nodes.peek().is_none() {
-        out.push_str("/>");
+        out.markup("/>");
         return;
     }
-    out.push('>');
+    out.markup(">");
     for node in nodes {
         match node {
             Node::Element(child) => write_element(child, &ns, out),
-            Node::Text(text) => escape_into(text, out),
+            Node::Text(text) => out.text(text),
         }
     }
-    out.push_str("</");
-    out.push_str(element.name());
-    out.push('>');
-}
-
-/// Attribute values also keep tabs and line feeds, which a parser would turn into spaces.
-fn escape_attribute_into(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            _ => escape_into(c.encode_utf8(&mut [0; 4]), out),
-        }
-    }
+    out.markup("</");
+    out.markup(element.name());
+    out.markup(">");
 }
 
 /// Whether `text` holds only characters XML 1.0 allows (a stanza with others cannot be written).
@@ -132,18 +145,34 @@ pub fn is_xml_text(text: &str) -> bool {
     })
 }
 
-fn escape_into(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            '\r' => out.push_str("&#13;"),
-            _ => out.push(c),
+/// The entity standing for `byte` in XML text (in an attribute value, tabs and line feeds
+/// too, which a parser would otherwise turn into spaces); `None`: written as it is.
+pub(crate) fn xml_entity(byte: u8, in_attribute: bool) -> Option<&'static str> {
+    match byte {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'\'' => Some("&apos;"),
+        b'"' => Some("&quot;"),
+        b'\r' => Some("&#13;"),
+        b'\t' if in_attribute => Some("&#9;"),
+        b'\n' if in_attribute => Some("&#10;"),
+        _ => None,
+    }
+}
+
+/// Copies runs of plain text whole; every byte that needs an entity is ASCII, so the runs
+/// end on character boundaries.
+fn escape_into(text: &str, in_attribute: bool, out: &mut String) {
+    let mut start = 0;
+    for (at, &byte) in text.as_bytes().iter().enumerate() {
+        if let Some(entity) = xml_entity(byte, in_attribute) {
+            out.push_str(&text[start..at]);
+            out.push_str(entity);
+            start = at + 1;
         }
     }
+    out.push_str(&text[start..]);
 }
 
 #[cfg(test)]
