@@ -1,7 +1,9 @@
 //! Where each received stanza goes: answered on the spot, refused (rate limit), or POSTed to
-//! the webhook on a task, whose answer is queued for the server connection. With `ordered`,
-//! one conversation (sender's bare JID → component JID) has one task at a time, which takes
-//! its stanzas in arrival order. Data flows one way: xmpp → dispatch → webhook → reply → xmpp.
+//! the webhook by one of `max_connections` workers, whose answer is queued for the server
+//! connection. A stanza waiting for a worker is only its JSON body and its [`Head`]: the
+//! element is dropped at once. With `ordered`, one conversation (sender's bare JID →
+//! component JID) is with one worker at a time, which takes its stanzas in arrival order.
+//! Data flows one way: xmpp → dispatch → webhook → reply → xmpp.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::config::ComponentConfig;
 use crate::handle::ComponentHandle;
@@ -17,66 +19,83 @@ use crate::rate_limit::RateLimiter;
 use crate::stanza::error::StanzaError;
 use crate::stanza::local::{route, Route};
 use crate::stanza::reply::{answer, Answer};
-use crate::stanza::request::WebhookRequest;
+use crate::stanza::request::request_body;
 use crate::stanza::xml::set_attr;
-use crate::stanza::{bare, Inbound, Kind, COMPONENT_NS};
+use crate::stanza::{Head, Inbound, Kind, COMPONENT_NS};
 use crate::webhook::Webhook;
 
-/// Routes the stanzas of one component.
+/// Routes the stanzas of one component. Its workers stop once every clone is dropped and
+/// the calls already queued are done.
 #[derive(Clone)]
 pub struct Dispatcher {
     inner: Arc<Inner>,
+    /// Calls ready for a worker. Never full: each call holds one of `max_in_flight` permits.
+    ready: mpsc::Sender<Call>,
 }
 
-/// A stanza on its way to the webhook, holding one of the `max_in_flight` permits.
-struct Job {
-    inbound: Inbound,
+/// A stanza on its way to the webhook, holding one of the `max_in_flight` permits until its
+/// answer is queued.
+struct Call {
+    head: Head,
+    work: Work,
+    conversation: Option<Conversation>,
     _permit: OwnedSemaphorePermit,
 }
 
-/// (sender's bare JID, component JID): the unit of ordering.
-type Conversation = (String, String);
+enum Work {
+    Post {
+        json: Vec<u8>,
+        has_body: bool,
+    },
+    /// Refused in its turn, so that the conversation's answers stay in order.
+    TooLarge,
+}
+
+/// "sender's bare JID/component JID": the unit of ordering (a bare JID holds no '/').
+type Conversation = Box<str>;
 
 struct Inner {
     domain: String,
     forwarded: Vec<Kind>,
-    ordered: bool,
     max_stanza_size: usize,
     webhook: Webhook,
     rate_limiter: Option<RateLimiter>,
     typing_after: Option<Duration>,
     handle: Arc<ComponentHandle>,
-    /// Conversations with a task at work, and the stanzas waiting behind it.
-    conversations: Mutex<HashMap<Conversation, VecDeque<Job>>>,
+    /// With `ordered`: conversations with a worker at them, and their stanzas waiting behind.
+    conversations: Option<Mutex<HashMap<Conversation, VecDeque<Call>>>>,
     /// Set at the shutdown deadline: calls still in flight are answered with an error.
     abandon: watch::Sender<bool>,
 }
 
 impl Dispatcher {
+    /// Starts the `max_connections` workers (inside the runtime).
     pub fn new(
         config: &ComponentConfig,
         webhook: Webhook,
         handle: Arc<ComponentHandle>,
     ) -> Dispatcher {
-        let inner = Inner {
+        let inner = Arc::new(Inner {
             domain: config.domain.clone(),
             forwarded: config.stanzas.clone(),
-            ordered: config.ordered,
             max_stanza_size: config.max_stanza_size,
             webhook,
             rate_limiter: config.rate_limit.map(RateLimiter::new),
             typing_after: config.typing_after,
             handle,
-            conversations: Mutex::new(HashMap::new()),
+            conversations: config.ordered.then(|| Mutex::new(HashMap::new())),
             abandon: watch::channel(false).0,
-        };
-        Dispatcher {
-            inner: Arc::new(inner),
+        });
+        let (ready, calls) = mpsc::channel(config.max_in_flight);
+        let calls = Arc::new(tokio::sync::Mutex::new(calls));
+        for _ in 0..config.max_connections {
+            tokio::spawn(Arc::clone(&inner).work(Arc::clone(&calls)));
         }
+        Dispatcher { inner, ready }
     }
 
-    /// Handles one stanza. Returns what must be sent right away; a webhook call runs on a
-    /// task that keeps `permit` until its answer is queued.
+    /// Handles one stanza. Returns what must be sent right away; a webhook call keeps
+    /// `permit` until its answer is queued.
     pub fn dispatch(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Vec<Element> {
         let inner = &self.inner;
         inner.handle.metrics.received(inbound.kind()).inc();
@@ -87,50 +106,57 @@ impl Dispatcher {
             to = inbound.to(),
             "stanza received"
         );
-        match route(&inbound, &inner.forwarded) {
-            Route::Local(stanzas) => stanzas,
-            Route::Webhook => {
-                let sender = bare(inbound.from());
-                if let Some(limiter) = &inner.rate_limiter {
-                    if !limiter.allow(&sender, Instant::now()) {
-                        tracing::debug!("{}: {sender} is over its rate limit", inner.domain);
-                        return StanzaError::RATE_LIMITED
-                            .reply_to(&inbound)
-                            .into_iter()
-                            .collect();
-                    }
-                }
-                let job = Job {
-                    inbound,
-                    _permit: permit,
-                };
-                if inner.ordered {
-                    let conversation = (sender, job.inbound.to().to_string());
-                    self.enqueue(conversation, job);
-                } else {
-                    let inner = Arc::clone(inner);
-                    tokio::spawn(async move { inner.deliver(job).await });
-                }
-                Vec::new()
+        if let Route::Local(stanzas) = route(&inbound, &inner.forwarded) {
+            return stanzas;
+        }
+        let sender = bare(inbound.from());
+        if let Some(limiter) = &inner.rate_limiter {
+            if !limiter.allow(sender, Instant::now()) {
+                tracing::debug!("{}: {sender} is over its rate limit", inner.domain);
+                return StanzaError::RATE_LIMITED
+                    .reply_to(&inbound)
+                    .into_iter()
+                    .collect();
             }
         }
+        let body = request_body(&inbound);
+        let work = if body.stanza_len > inner.max_stanza_size {
+            Work::TooLarge
+        } else {
+            Work::Post {
+                json: body.json,
+                has_body: body.has_body,
+            }
+        };
+        let conversation = inner
+            .conversations
+            .is_some()
+            .then(|| format!("{sender}/{}", inbound.to()).into_boxed_str());
+        let call = Call {
+            head: inbound.into_head(),
+            work,
+            conversation,
+            _permit: permit,
+        };
+        if let Some(call) = inner.wait_in_turn(call) {
+            self.hand_over(call);
+        }
+        Vec::new()
     }
 
-    /// Queues `job` behind its conversation's task, or starts that task.
-    fn enqueue(&self, conversation: Conversation, job: Job) {
-        let Ok(mut conversations) = self.inner.conversations.lock() else {
-            // Poisoned by a panicking task: deliver without ordering rather than not at all.
+    /// Gives `call` to the next free worker.
+    fn hand_over(&self, call: Call) {
+        if let Err(refused) = self.ready.try_send(call) {
+            // Cannot be full (see `ready`), nor closed while `self` lives; if it were, the
+            // call is delivered on a task of its own rather than lost.
+            let call = match refused {
+                mpsc::error::TrySendError::Full(call) | mpsc::error::TrySendError::Closed(call) => {
+                    call
+                }
+            };
             let inner = Arc::clone(&self.inner);
-            tokio::spawn(async move { inner.deliver(job).await });
-            return;
-        };
-        if let Some(waiting) = conversations.get_mut(&conversation) {
-            waiting.push_back(job);
-            return;
+            tokio::spawn(async move { inner.converse(call).await });
         }
-        conversations.insert(conversation.clone(), VecDeque::new());
-        let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move { inner.converse(conversation, job).await });
     }
 
     /// From now on, webhook calls still running are answered with `SHUTTING_DOWN`.
@@ -139,88 +165,130 @@ impl Dispatcher {
     }
 }
 
+/// The bare JID of an address: all before the resource (a local part or domain holds no '/').
+fn bare(jid: &str) -> &str {
+    jid.split_once('/').map_or(jid, |(bare, _)| bare)
+}
+
 impl Inner {
-    /// One conversation's task: its stanzas one at a time, in arrival order.
-    async fn converse(&self, conversation: Conversation, first: Job) {
-        let mut job = first;
+    /// One worker: takes ready calls one at a time, and stays with a conversation while it
+    /// has stanzas waiting.
+    async fn work(self: Arc<Self>, calls: Arc<tokio::sync::Mutex<mpsc::Receiver<Call>>>) {
         loop {
-            self.deliver(job).await;
-            let next = match self.conversations.lock() {
-                Ok(mut conversations) => match conversations
-                    .get_mut(&conversation)
-                    .and_then(VecDeque::pop_front)
-                {
-                    Some(next) => Some(next),
-                    None => {
-                        conversations.remove(&conversation);
-                        None
-                    }
-                },
-                Err(_) => None,
-            };
-            match next {
-                Some(next) => job = next,
+            let next = calls.lock().await.recv().await;
+            let Some(call) = next else { return };
+            self.converse(call).await;
+        }
+    }
+
+    /// Delivers `call`, then the calls waiting behind it in its conversation.
+    async fn converse(&self, mut call: Call) {
+        loop {
+            self.deliver(&mut call).await;
+            let conversation = call.conversation.take();
+            drop(call); // its answers are queued: its permit is free
+            match conversation.and_then(|c| self.next_in(c)) {
+                Some(next) => call = next,
                 None => return,
             }
         }
     }
 
-    async fn deliver(&self, job: Job) {
-        let inbound = &job.inbound;
-        let request = WebhookRequest::new(inbound);
-        let answer = if request.stanza.len() > self.max_stanza_size {
-            self.refuse(
-                inbound,
-                StanzaError::TOO_LARGE,
-                "is larger than max_stanza_size",
-            )
-        } else {
-            let mut abandon = self.abandon.subscribe();
-            let delivery = self.webhook.post(request.to_json());
-            tokio::pin!(delivery);
-            // A chat message whose answer takes long gets a "composing" notice meanwhile.
-            let typing_after = self
-                .typing_after
-                .filter(|_| wants_typing_notice(inbound, request.body.is_some()));
-            let typing = tokio::time::sleep(typing_after.unwrap_or(Duration::MAX));
-            tokio::pin!(typing);
-            let mut typed = false;
-            let mut answer = loop {
-                tokio::select! {
-                    delivery = &mut delivery => {
-                        let answer = answer(inbound, &delivery.outcome, &self.domain);
-                        for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
-                            self.handle.record_webhook_error(&trouble);
-                            self.warn(inbound, &trouble, &answer.stanzas);
-                        }
-                        break answer;
-                    }
-                    _ = &mut typing, if typing_after.is_some() && !typed => {
-                        typed = true;
-                        self.queue(inbound, chat_state(inbound, "composing"));
-                    }
-                    _ = crate::stopped(&mut abandon) => {
-                        break self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline");
-                    }
-                }
-            };
-            if typed {
-                end_typing(inbound, &mut answer.stanzas);
-            }
-            answer
+    /// With `ordered`: `call` back when its conversation is free (it is now taken), `None`
+    /// when it waits behind a call in progress.
+    fn wait_in_turn(&self, call: Call) -> Option<Call> {
+        let (Some(conversations), Some(conversation)) = (&self.conversations, &call.conversation)
+        else {
+            return Some(call);
         };
+        // Poisoned by a panicking worker: deliver without ordering rather than not at all.
+        let Ok(mut conversations) = conversations.lock() else {
+            return Some(call);
+        };
+        match conversations.get_mut(conversation) {
+            Some(waiting) => {
+                waiting.push_back(call);
+                None
+            }
+            None => {
+                conversations.insert(conversation.clone(), VecDeque::new());
+                Some(call)
+            }
+        }
+    }
+
+    /// The conversation's next call, or `None` (and the conversation is free).
+    fn next_in(&self, conversation: Conversation) -> Option<Call> {
+        let mut conversations = self.conversations.as_ref()?.lock().ok()?;
+        let next = conversations
+            .get_mut(&conversation)
+            .and_then(VecDeque::pop_front);
+        if next.is_none() {
+            conversations.remove(&conversation);
+        }
+        next
+    }
+
+    async fn deliver(&self, call: &mut Call) {
+        let inbound = &call.head;
+        let (json, has_body) = match &mut call.work {
+            Work::Post { json, has_body } => (std::mem::take(json), *has_body),
+            Work::TooLarge => {
+                let answer = self.refuse(
+                    inbound,
+                    StanzaError::TOO_LARGE,
+                    "is larger than max_stanza_size",
+                );
+                for stanza in answer.stanzas {
+                    self.queue(inbound, stanza);
+                }
+                return;
+            }
+        };
+        let mut abandon = self.abandon.subscribe();
+        let delivery = self.webhook.post(json);
+        tokio::pin!(delivery);
+        // A chat message whose answer takes long gets a "composing" notice meanwhile.
+        let typing_after = self
+            .typing_after
+            .filter(|_| wants_typing_notice(inbound, has_body));
+        let typing = tokio::time::sleep(typing_after.unwrap_or(Duration::MAX));
+        tokio::pin!(typing);
+        let mut typed = false;
+        let mut answer = loop {
+            tokio::select! {
+                delivery = &mut delivery => {
+                    let answer = answer(inbound, &delivery.outcome, &self.domain);
+                    for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
+                        self.handle.record_webhook_error(&trouble);
+                        self.warn(inbound, &trouble, &answer.stanzas);
+                    }
+                    break answer;
+                }
+                _ = &mut typing, if typing_after.is_some() && !typed => {
+                    typed = true;
+                    self.queue(inbound, chat_state(inbound, "composing"));
+                }
+                _ = crate::stopped(&mut abandon) => {
+                    break self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline");
+                }
+            }
+        };
+        if typed {
+            end_typing(inbound, &mut answer.stanzas);
+        }
         for stanza in answer.stanzas {
             self.queue(inbound, stanza);
         }
     }
 
     /// Queues one stanza for the server connection.
-    fn queue(&self, inbound: &Inbound, stanza: Element) {
+    fn queue(&self, inbound: &Head, stanza: Element) {
         tracing::debug!(domain = %self.domain, kind = stanza.name(), to = stanza.attr("to"), "reply queued");
         self.handle.queue_reply(stanza, inbound.from());
     }
 
-    fn refuse(&self, inbound: &Inbound, error: StanzaError, why: &str) -> Answer {
+    fn refuse(&self, inbound: &Head, error: StanzaError, why: &str) -> Answer {
         let stanzas: Vec<Element> = error.reply_to(inbound).into_iter().collect();
         self.warn(inbound, &format!("the stanza {why}"), &stanzas);
         Answer {
@@ -229,7 +297,7 @@ impl Inner {
         }
     }
 
-    fn warn(&self, inbound: &Inbound, trouble: &str, answered: &[Element]) {
+    fn warn(&self, inbound: &Head, trouble: &str, answered: &[Element]) {
         tracing::warn!(
             "{}: {trouble} (for a {} from {}); answered with {}",
             self.domain,
@@ -244,12 +312,12 @@ const CHAT_STATES_NS: &str = "http://jabber.org/protocol/chatstates";
 
 /// Typing notices (XEP-0085) go only to chat messages with a body (`has_body`, as the
 /// webhook request already found it: the body is not looked for twice).
-fn wants_typing_notice(inbound: &Inbound, has_body: bool) -> bool {
+fn wants_typing_notice(inbound: &Head, has_body: bool) -> bool {
     has_body && inbound.kind() == Kind::Message && inbound.stanza_type() == Some("chat")
 }
 
 /// A standalone chat state notice from the bot address to the sender.
-fn chat_state(inbound: &Inbound, state: &str) -> Element {
+fn chat_state(inbound: &Head, state: &str) -> Element {
     let mut notice = Element::bare("message", COMPONENT_NS);
     set_attr(&mut notice, xml_ncname!("from"), inbound.to());
     set_attr(&mut notice, xml_ncname!("to"), inbound.from());
@@ -260,7 +328,7 @@ fn chat_state(inbound: &Inbound, state: &str) -> Element {
 
 /// After a "composing" notice, the answer ends it: a chat reply carries `<active/>`,
 /// anything else (an error, or nothing) is followed by a standalone `<active/>`.
-fn end_typing(inbound: &Inbound, stanzas: &mut Vec<Element>) {
+fn end_typing(inbound: &Head, stanzas: &mut Vec<Element>) {
     let reply = stanzas.iter_mut().find(|s| {
         s.name() == "message"
             && s.attr("type") == Some("chat")
