@@ -110,15 +110,22 @@ impl Webhook {
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(config.timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .try_with_platform_verifier()
-            .map_err(|source| ClientError::Tls {
-                domain: domain(),
-                source,
-            })?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
+        // The platform's root certificates cost about a megabyte: loaded only for https.
+        let tls = if config.post_url.scheme() == "https" {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .try_with_platform_verifier()
+                .map_err(|source| ClientError::Tls {
+                    domain: domain(),
+                    source,
+                })?
+        } else {
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+        };
+        let https = tls.https_or_http().enable_http1().wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(IDLE_TIMEOUT)
