@@ -6,6 +6,7 @@
 //! Data flows one way: xmpp → dispatch → webhook → reply → xmpp.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,8 +52,10 @@ enum Work {
     TooLarge,
 }
 
-/// "sender's bare JID/component JID": the unit of ordering (a bare JID holds no '/').
-type Conversation = Box<str>;
+/// A hash of (sender's bare JID, component JID): the unit of ordering. Two conversations
+/// with the same hash would only wait for each other; the hash is keyed at random, so no
+/// sender can choose to collide with another.
+type Conversation = u64;
 
 struct Inner {
     domain: String,
@@ -64,6 +67,7 @@ struct Inner {
     handle: Arc<ComponentHandle>,
     /// With `ordered`: conversations with a worker at them, and their stanzas waiting behind.
     conversations: Option<Mutex<HashMap<Conversation, VecDeque<Call>>>>,
+    conversation_keys: RandomState,
     /// Set at the shutdown deadline: calls still in flight are answered with an error.
     abandon: watch::Sender<bool>,
 }
@@ -84,6 +88,7 @@ impl Dispatcher {
             typing_after: config.typing_after,
             handle,
             conversations: config.ordered.then(|| Mutex::new(HashMap::new())),
+            conversation_keys: RandomState::new(),
             abandon: watch::channel(false).0,
         });
         let (ready, calls) = mpsc::channel(config.max_in_flight);
@@ -131,7 +136,7 @@ impl Dispatcher {
         let conversation = inner
             .conversations
             .is_some()
-            .then(|| format!("{sender}/{}", inbound.to()).into_boxed_str());
+            .then(|| inner.conversation_keys.hash_one((sender, inbound.to())));
         let call = Call {
             head: inbound.into_head(),
             work,
@@ -211,7 +216,7 @@ impl Inner {
                 None
             }
             None => {
-                conversations.insert(conversation.clone(), VecDeque::new());
+                conversations.insert(*conversation, VecDeque::new());
                 Some(call)
             }
         }

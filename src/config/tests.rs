@@ -23,7 +23,7 @@ fn minimal_file_gets_the_documented_defaults() {
     assert_eq!(c.timeout, Duration::from_secs(10));
     assert_eq!(c.keepalive, Duration::from_secs(60));
     assert_eq!(c.max_in_flight, 256);
-    assert_eq!(c.max_connections, 256);
+    assert_eq!(c.max_connections, 64);
     assert_eq!(c.max_response_size, 1024 * 1024);
     assert_eq!(c.reconnect_delay, Duration::from_millis(500));
     assert_eq!(c.reconnect_max_delay, Duration::from_secs(30));

@@ -85,6 +85,8 @@ pub fn request_body(inbound: &Inbound) -> RequestBody {
         json.field(",\"id\":", id);
     }
     json.out.push(b'}');
+    // It may wait long for a worker: keep no spare capacity.
+    json.out.shrink_to_fit();
     RequestBody {
         json: json.out,
         stanza_len,
