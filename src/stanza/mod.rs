@@ -6,12 +6,14 @@
 //! - [`reply`]: the webhook's answer (or failure) → the stanzas to send back.
 //! - [`error`]: stanza errors and the HTTP status table.
 //! - [`local`]: what the component answers itself (presence, ping, disco).
+//! - [`scan`]: finding the bytes to escape, and the characters XML forbids, word by word.
 
 pub mod error;
 pub mod fields;
 pub mod local;
 pub mod reply;
 pub mod request;
+pub mod scan;
 pub mod xml;
 
 use minidom::Element;

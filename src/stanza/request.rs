@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::scan::plain_len;
 use super::xml::{write_element, write_stanza, xml_entity, XmlSink, COMPONENT_NS};
 use super::{Inbound, Kind};
 
@@ -112,31 +113,41 @@ impl JsonString {
     fn escape(&mut self, text: &str, xml: Option<bool>) {
         let bytes = text.as_bytes();
         let mut start = 0;
-        for (at, &byte) in bytes.iter().enumerate() {
-            if byte >= 0x20 && byte != b'\\' && !matches!(byte, b'&' | b'<' | b'>' | b'\'' | b'"') {
-                continue;
-            }
+        let mut at = 0;
+        while at < bytes.len() {
+            at += plain_len(&bytes[at..]);
+            let Some(&byte) = bytes.get(at) else { break };
             let entity = xml.and_then(|in_attribute| xml_entity(byte, in_attribute));
-            self.out.extend_from_slice(&bytes[start..at]);
-            start = at + 1;
-            match (entity, byte) {
+            let escaped: &[u8] = match (entity, byte) {
                 (Some(entity), _) => {
-                    self.out.extend_from_slice(entity.as_bytes());
                     self.xml_len += entity.len() - 1;
+                    entity.as_bytes()
                 }
-                (None, b'"') => self.out.extend_from_slice(b"\\\""),
-                (None, b'\\') => self.out.extend_from_slice(b"\\\\"),
-                (None, b'\n') => self.out.extend_from_slice(b"\\n"),
-                (None, b'\t') => self.out.extend_from_slice(b"\\t"),
-                (None, b'\r') => self.out.extend_from_slice(b"\\r"),
+                (None, b'"') => b"\\\"",
+                (None, b'\\') => b"\\\\",
+                (None, b'\n') => b"\\n",
+                (None, b'\t') => b"\\t",
+                (None, b'\r') => b"\\r",
                 (None, byte) if byte < 0x20 => {
                     const HEX: &[u8; 16] = b"0123456789abcdef";
+                    self.out.extend_from_slice(&bytes[start..at]);
                     self.out.extend_from_slice(b"\\u00");
                     self.out.push(HEX[usize::from(byte >> 4)]);
                     self.out.push(HEX[usize::from(byte & 0xf)]);
+                    at += 1;
+                    start = at;
+                    continue;
                 }
-                (None, byte) => self.out.push(byte),
-            }
+                // `&`, `<`, `>`, `'` outside XML text: nothing to escape.
+                (None, _) => {
+                    at += 1;
+                    continue;
+                }
+            };
+            self.out.extend_from_slice(&bytes[start..at]);
+            self.out.extend_from_slice(escaped);
+            at += 1;
+            start = at;
         }
         self.out.extend_from_slice(&bytes[start..]);
         if xml.is_some() {

@@ -4,6 +4,8 @@
 use minidom::rxml::{Namespace, NcNameStr};
 use minidom::{Element, Node};
 
+use super::scan::plain_len;
+
 /// The default namespace of an XEP-0114 stream; stanzas on it carry no `xmlns`.
 pub const COMPONENT_NS: &str = "jabber:component:accept";
 /// What clients and servers write on their own streams; a webhook may copy it.
@@ -138,12 +140,7 @@ pub(crate) fn write_element(element: &Element, parent_ns: &str, out: &mut impl X
     out.markup(">");
 }
 
-/// Whether `text` holds only characters XML 1.0 allows (a stanza with others cannot be written).
-pub fn is_xml_text(text: &str) -> bool {
-    text.chars().all(|c| {
-        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-    })
-}
+pub use super::scan::is_xml_text;
 
 /// The entity standing for `byte` in XML text (in an attribute value, tabs and line feeds
 /// too, which a parser would otherwise turn into spaces); `None`: written as it is.
@@ -164,13 +161,18 @@ pub(crate) fn xml_entity(byte: u8, in_attribute: bool) -> Option<&'static str> {
 /// Copies runs of plain text whole; every byte that needs an entity is ASCII, so the runs
 /// end on character boundaries.
 fn escape_into(text: &str, in_attribute: bool, out: &mut String) {
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (at, &byte) in text.as_bytes().iter().enumerate() {
+    let mut at = 0;
+    while at < bytes.len() {
+        at += plain_len(&bytes[at..]);
+        let Some(&byte) = bytes.get(at) else { break };
         if let Some(entity) = xml_entity(byte, in_attribute) {
             out.push_str(&text[start..at]);
             out.push_str(entity);
             start = at + 1;
         }
+        at += 1;
     }
     out.push_str(&text[start..]);
 }
