@@ -3,10 +3,11 @@
 //! Input: arbitrary bytes; non-UTF-8 is skipped (the stream reader only yields text). For a
 //! stanza that parses: `write_stanza` output re-parses to an equal `Element`; for one that is
 //! also an `Inbound`, `WebhookRequest::to_json` parses back with serde_json and its fields
-//! agree with the stanza.
+//! agree with the stanza, and `request_body` (the one-pass writer the daemon POSTs) is the
+//! same JSON byte for byte.
 #![no_main]
 
-use component_http::stanza::request::WebhookRequest;
+use component_http::stanza::request::{request_body, WebhookRequest};
 use component_http::stanza::xml::{parse_stanza, write_stanza};
 use component_http::stanza::Inbound;
 use libfuzzer_sys::fuzz_target;
@@ -38,6 +39,15 @@ fuzz_target!(|data: &[u8]| {
     };
     let request = WebhookRequest::new(&inbound);
     let json = request.to_json();
+    let one_pass = request_body(&inbound);
+    assert!(
+        one_pass.json == json,
+        "request_body differs from serde's JSON\n input: {text:?}\n one pass: {:?}\n serde: {:?}",
+        String::from_utf8_lossy(&one_pass.json),
+        String::from_utf8_lossy(&json)
+    );
+    assert_eq!(one_pass.stanza_len, written.len());
+    assert_eq!(one_pass.has_body, request.body.is_some());
     let value: Value = match serde_json::from_slice(&json) {
         Ok(value) => value,
         Err(error) => panic!("request body is not JSON ({error}): {json:?}"),
