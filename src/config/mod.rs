@@ -91,8 +91,13 @@ pub struct RetryPolicy {
     pub max_elapsed: Duration,
 }
 
+/// The URL as given, a password in it shown as `***`.
 fn url_text<S: Serializer>(value: &url::Url, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(value.as_str())
+    let mut shown = value.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    serializer.serialize_str(shown.as_str())
 }
 
 fn optional_seconds<S: Serializer>(

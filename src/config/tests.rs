@@ -143,6 +143,13 @@ fn printed_configuration_hides_secrets() {
     assert!(printed.contains("secret = \"***\""), "{printed}");
     assert!(!printed.contains("s3cret"));
     assert!(format!("{:?}", parse(MINIMAL).expect("valid")).contains("***"));
+    let with_password = MINIMAL.replace("https://example.com", "https://bot:hunter2@example.com");
+    let printed = parse(&with_password).expect("valid").to_redacted_toml();
+    assert!(
+        printed.contains("https://bot:***@example.com/"),
+        "{printed}"
+    );
+    assert!(!printed.contains("hunter2"));
 }
 
 #[test]

@@ -9,8 +9,11 @@ pub mod signature;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use base64::Engine;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER};
+use http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
@@ -98,8 +101,11 @@ impl Webhook {
                 headers.insert(name, value);
             }
         }
-        let uri = config
-            .post_url
+        let (uri, authorization) = without_credentials(&config.post_url);
+        if let Some(value) = authorization {
+            headers.insert(AUTHORIZATION, value);
+        }
+        let uri = uri
             .as_str()
             .parse::<Uri>()
             .map_err(|source| ClientError::Url {
@@ -270,6 +276,30 @@ impl Webhook {
     }
 }
 
+/// `http://user:password@host/…` → the URL without them, and the `Authorization: Basic`
+/// header they stand for (as browsers, curl and Prosody's HTTP client send it).
+fn without_credentials(url: &url::Url) -> (url::Url, Option<HeaderValue>) {
+    if url.username().is_empty() && url.password().is_none() {
+        return (url.clone(), None);
+    }
+    let decode = |text: &str| percent_encoding::percent_decode_str(text).collect::<Vec<u8>>();
+    let mut credentials = decode(url.username());
+    credentials.push(b':');
+    credentials.extend(decode(url.password().unwrap_or_default()));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let header = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .ok()
+        .map(|mut value| {
+            value.set_sensitive(true);
+            value
+        });
+    let mut bare = url.clone();
+    // Cannot fail on an http(s) URL, which has a host.
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    (bare, header)
+}
+
 fn unix_seconds() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -316,4 +346,23 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_become_basic_authorization() {
+        let url =
+            url::Url::parse("https://bot:p%40ss%3Aword@example.com:8443/hook?x=1").expect("url");
+        let (bare, header) = without_credentials(&url);
+        assert_eq!(bare.as_str(), "https://example.com:8443/hook?x=1");
+        let header = header.expect("a header");
+        assert!(header.is_sensitive());
+        // base64("bot:p@ss:word")
+        assert_eq!(header.to_str().ok(), Some("Basic Ym90OnBAc3M6d29yZA=="));
+        let plain = url::Url::parse("http://127.0.0.1:8080/").expect("url");
+        assert_eq!(without_credentials(&plain), (plain.clone(), None));
+    }
 }

@@ -123,6 +123,14 @@ impl World {
         World::launch(server, Some(webhook), &url, extra_config)
     }
 
+    /// As [`World::start_on`], the daemon posting to `url(webhook's URL)` (e.g. with
+    /// credentials in it).
+    pub async fn start_posting_to_on(server: Server, url: impl Fn(&str) -> String) -> World {
+        let webhook = WebhookServer::start(scripted_bot).await;
+        let post_url = url(&webhook.url);
+        World::launch(server, Some(webhook), &post_url, "")
+    }
+
     /// `server` (users alice and bob) and component-http posting to `url`, a webhook this
     /// fixture does not run (e.g. one of the example bots).
     pub async fn start_for_url_on(server: Server, url: &str, extra_config: &str) -> World {

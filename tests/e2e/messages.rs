@@ -32,6 +32,20 @@ async fn echo_round_trip_and_request_fields(server: Server) {
 }
 on_both_servers!(echo_round_trip_and_request_fields);
 
+async fn credentials_in_post_url_are_sent_as_basic_authorization(server: Server) {
+    let world =
+        World::start_posting_to_on(server, |url| url.replace("http://", "http://bot:p%40ss@"))
+            .await;
+    let mut alice = world.client("alice").await;
+    let reply = ask(&mut alice, &format!("echo@{DOMAIN}"), "let me in").await;
+    assert_eq!(body(&reply), "Did you say let me in?");
+    let requests = world.webhook().requests();
+    let request = requests.first().expect("request recorded");
+    // base64("bot:p@ss"): the user and password percent-decoded, as curl sends them.
+    assert_eq!(request.headers["authorization"], "Basic Ym90OnBAc3M=");
+}
+on_both_servers!(credentials_in_post_url_are_sent_as_basic_authorization);
+
 async fn host_bare_and_full_addresses_all_reach_the_webhook(server: Server) {
     let world = World::start_on(server, "").await;
     let mut alice = world.client("alice").await;
