@@ -4,6 +4,8 @@
 use minidom::rxml::{Namespace, NcNameStr};
 use minidom::{Element, Node};
 
+/// Re-exported where callers looked for it before the word-at-a-time scan.
+pub use super::scan::is_xml_text;
 use super::scan::plain_len;
 
 /// The default namespace of an XEP-0114 stream; stanzas on it carry no `xmlns`.
@@ -139,8 +141,6 @@ pub(crate) fn write_element(element: &Element, parent_ns: &str, out: &mut impl X
     out.markup(element.name());
     out.markup(">");
 }
-
-pub use super::scan::is_xml_text;
 
 /// The entity standing for `byte` in XML text (in an attribute value, tabs and line feeds
 /// too, which a parser would otherwise turn into spaces); `None`: written as it is.
