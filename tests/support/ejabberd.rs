@@ -410,7 +410,10 @@ modules:
                     "Start accepting TCP connections at 127.0.0.1:{port} for {module}"
                 )) && TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).is_ok()
             });
-            if ready {
+            // After a kill -9, the listeners open before the user database is loaded
+            // again, and a login meanwhile finds no SASL mechanism ("No appropriate login
+            // method"): ready means mechanisms are offered too.
+            if ready && offers_sasl(self.c2s_port) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -502,4 +505,34 @@ fn yaml_str(s: &str) -> String {
             .replace('"', "\\\"")
             .replace('\n', "\\n")
     )
+}
+
+/// Whether the c2s listener on `port` offers at least one SASL mechanism to a new stream.
+fn offers_sasl(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream to='{HOST}' xmlns='jabber:client' \
+         xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+    );
+    if stream.write_all(header.as_bytes()).is_err() {
+        return false;
+    }
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while seen.len() < 64 * 1024 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&seen);
+        if text.contains("</stream:features>") {
+            let _ = stream.write_all(b"</stream:stream>");
+            return text.contains("<mechanism>");
+        }
+    }
+    false
 }
