@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::scan::plain_len;
+use super::scan::escape_with;
 use super::xml::{write_element, write_stanza, xml_entity, XmlSink, COMPONENT_NS};
 use super::{Inbound, Kind};
 
@@ -111,48 +111,37 @@ impl JsonString {
     }
 
     fn escape(&mut self, text: &str, xml: Option<bool>) {
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        let mut at = 0;
-        while at < bytes.len() {
-            at += plain_len(&bytes[at..]);
-            let Some(&byte) = bytes.get(at) else { break };
-            let entity = xml.and_then(|in_attribute| xml_entity(byte, in_attribute));
-            let escaped: &[u8] = match (entity, byte) {
-                (Some(entity), _) => {
-                    self.xml_len += entity.len() - 1;
-                    entity.as_bytes()
-                }
-                (None, b'"') => b"\\\"",
-                (None, b'\\') => b"\\\\",
-                (None, b'\n') => b"\\n",
-                (None, b'\t') => b"\\t",
-                (None, b'\r') => b"\\r",
-                (None, byte) if byte < 0x20 => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    self.out.extend_from_slice(&bytes[start..at]);
-                    self.out.extend_from_slice(b"\\u00");
-                    self.out.push(HEX[usize::from(byte >> 4)]);
-                    self.out.push(HEX[usize::from(byte & 0xf)]);
-                    at += 1;
-                    start = at;
-                    continue;
-                }
-                // `&`, `<`, `>`, `'` outside XML text: nothing to escape.
-                (None, _) => {
-                    at += 1;
-                    continue;
-                }
-            };
-            self.out.extend_from_slice(&bytes[start..at]);
-            self.out.extend_from_slice(escaped);
-            at += 1;
-            start = at;
-        }
-        self.out.extend_from_slice(&bytes[start..]);
+        let mut entities_len = 0;
+        let escape = |byte| match xml.and_then(|in_attribute| xml_entity(byte, in_attribute)) {
+            Some(entity) => {
+                entities_len += entity.len() - 1;
+                Some(entity)
+            }
+            None => json_escape(byte),
+        };
+        let out = &mut self.out;
+        escape_with(text, escape, |piece| {
+            out.extend_from_slice(piece.as_bytes())
+        });
         if xml.is_some() {
-            self.xml_len += bytes.len();
+            self.xml_len += text.len() + entities_len;
         }
+    }
+}
+
+/// How JSON writes `byte` inside a string, when not as itself.
+fn json_escape(byte: u8) -> Option<&'static str> {
+    const CONTROL: [&str; 32] = [
+        "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007",
+        "\\b", "\\t", "\\n", "\\u000b", "\\f", "\\r", "\\u000e", "\\u000f", "\\u0010", "\\u0011",
+        "\\u0012", "\\u0013", "\\u0014", "\\u0015", "\\u0016", "\\u0017", "\\u0018", "\\u0019",
+        "\\u001a", "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f",
+    ];
+    match byte {
+        b'"' => Some("\\\""),
+        b'\\' => Some("\\\\"),
+        0..=0x1F => Some(CONTROL[usize::from(byte)]),
+        _ => None,
     }
 }
 

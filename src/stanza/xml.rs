@@ -4,9 +4,9 @@
 use minidom::rxml::{Namespace, NcNameStr};
 use minidom::{Element, Node};
 
+use super::scan::escape_with;
 /// Re-exported where callers looked for it before the word-at-a-time scan.
 pub use super::scan::is_xml_text;
-use super::scan::plain_len;
 
 /// The default namespace of an XEP-0114 stream; stanzas on it carry no `xmlns`.
 pub const COMPONENT_NS: &str = "jabber:component:accept";
@@ -158,23 +158,12 @@ pub(crate) fn xml_entity(byte: u8, in_attribute: bool) -> Option<&'static str> {
     }
 }
 
-/// Copies runs of plain text whole; every byte that needs an entity is ASCII, so the runs
-/// end on character boundaries.
 fn escape_into(text: &str, in_attribute: bool, out: &mut String) {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        at += plain_len(&bytes[at..]);
-        let Some(&byte) = bytes.get(at) else { break };
-        if let Some(entity) = xml_entity(byte, in_attribute) {
-            out.push_str(&text[start..at]);
-            out.push_str(entity);
-            start = at + 1;
-        }
-        at += 1;
-    }
-    out.push_str(&text[start..]);
+    escape_with(
+        text,
+        |byte| xml_entity(byte, in_attribute),
+        |piece| out.push_str(piece),
+    );
 }
 
 #[cfg(test)]

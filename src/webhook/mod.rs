@@ -6,7 +6,6 @@
 pub mod retry;
 pub mod signature;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -20,7 +19,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::Semaphore;
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
 use crate::metrics::ComponentMetrics;
@@ -49,17 +47,16 @@ pub enum ClientError {
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A component's webhook: its URL, its connection pool and its delivery policy.
+/// A component's webhook: its URL, its connection pool and its delivery policy. Its only
+/// callers are the dispatcher's `max_connections` workers, one call each at a time: that
+/// bounds the connections in use.
 #[derive(Clone)]
 pub struct Webhook {
     http: HttpClient,
-    url: url::Url,
     /// The URL as hyper takes it, parsed once.
     uri: Uri,
     /// User-Agent, Content-Type and `post_headers`: the same on every request.
     headers: HeaderMap,
-    /// One permit per connection: at most `max_connections` requests at once.
-    connections: Arc<Semaphore>,
     timeout: Duration,
     max_response_size: usize,
     retry: RetryPolicy,
@@ -139,20 +136,14 @@ impl Webhook {
             .build(https);
         Ok(Webhook {
             http,
-            url: config.post_url.clone(),
             uri,
             headers,
-            connections: Arc::new(Semaphore::new(config.max_connections)),
             timeout: config.timeout,
             max_response_size: config.max_response_size,
             retry: config.retry,
             signing_key: config.signing_secret.clone(),
             metrics,
         })
-    }
-
-    pub fn url(&self) -> &url::Url {
-        &self.url
     }
 
     /// Delivers one JSON body, trying again while [`retry::next_wait`] says so.
@@ -162,26 +153,14 @@ impl Webhook {
         let started = Instant::now();
         let mut attempts = 1;
         loop {
-            let attempt = {
-                // Waiting for a free connection is not part of the attempt's time.
-                let Ok(_connection) = self.connections.acquire().await else {
-                    return Delivery {
-                        outcome: WebhookOutcome::ConnectionFailed,
-                        failure: Some("webhook client closed".into()),
-                        attempts,
-                    };
+            let started_attempt = Instant::now();
+            let attempt =
+                match tokio::time::timeout(self.timeout, self.attempt(&id, body.clone())).await {
+                    Ok(attempt) => attempt,
+                    Err(_) => timed_out(self.timeout),
                 };
-                let started_attempt = Instant::now();
-                let attempt =
-                    match tokio::time::timeout(self.timeout, self.attempt(&id, body.clone())).await
-                    {
-                        Ok(attempt) => attempt,
-                        Err(_) => timed_out(self.timeout),
-                    };
-                self.metrics
-                    .webhook_attempt(&attempt.outcome, started_attempt.elapsed().as_secs_f64());
-                attempt
-            };
+            self.metrics
+                .webhook_attempt(&attempt.outcome, started_attempt.elapsed().as_secs_f64());
             let wait = retry::next_wait(
                 &self.retry,
                 attempts,
