@@ -23,6 +23,8 @@ pub enum XmlError {
     TrailingContent,
     #[error("<{0}> is not a stanza (expected message, presence or iq)")]
     NotAStanza(String),
+    #[error("a text or attribute value holds a character XML does not allow")]
+    NotXmlText,
 }
 
 /// Parses one stanza. Without an `xmlns` it is in the component namespace; `jabber:client`
@@ -97,6 +99,43 @@ pub fn write_stanza(element: &Element) -> String {
     let mut out = String::with_capacity(256);
     write_element(element, COMPONENT_NS, &mut out);
     out
+}
+
+/// Appends a stanza to `out` as it goes on the component stream (as [`write_stanza`]); a
+/// stanza holding a character XML does not allow is refused and `out` left as it was: the
+/// server would close the stream on it.
+pub fn append_stanza(element: &Element, out: &mut String) -> Result<(), XmlError> {
+    let start = out.len();
+    let mut sink = CheckedText { out, allowed: true };
+    write_element(element, COMPONENT_NS, &mut sink);
+    if sink.allowed {
+        Ok(())
+    } else {
+        out.truncate(start);
+        Err(XmlError::NotXmlText)
+    }
+}
+
+/// XML text, noting whether every text and value is one XML allows.
+struct CheckedText<'a> {
+    out: &'a mut String,
+    allowed: bool,
+}
+
+impl XmlSink for CheckedText<'_> {
+    fn markup(&mut self, markup: &str) {
+        self.out.push_str(markup);
+    }
+
+    fn text(&mut self, text: &str) {
+        self.allowed &= is_xml_text(text);
+        escape_into(text, false, self.out);
+    }
+
+    fn attribute_value(&mut self, value: &str) {
+        self.allowed &= is_xml_text(value);
+        escape_into(value, true, self.out);
+    }
 }
 
 pub(crate) fn write_element(element: &Element, parent_ns: &str, out: &mut impl XmlSink) {
@@ -183,6 +222,36 @@ mod tests {
         assert!(written.contains("<body>hi</body>"));
         assert!(written.contains("<x xmlns='urn:example:x' a='1'><y/>text</x>"));
         assert!(!written.contains("jabber:component:accept"));
+    }
+
+    #[test]
+    fn a_stanza_for_the_stream_is_refused_with_a_character_xml_forbids() {
+        let mut out = String::from("<presence/>");
+        let mut bad = Element::bare("message", COMPONENT_NS);
+        bad.append_child(
+            Element::builder("body", COMPONENT_NS)
+                .append("bell \u{7}")
+                .build(),
+        );
+        assert_eq!(append_stanza(&bad, &mut out), Err(XmlError::NotXmlText));
+        let mut bad_attribute = Element::bare("message", COMPONENT_NS);
+        set_attr(
+            &mut bad_attribute,
+            minidom::rxml::xml_ncname!("id"),
+            "\u{FFFE}",
+        );
+        assert_eq!(
+            append_stanza(&bad_attribute, &mut out),
+            Err(XmlError::NotXmlText)
+        );
+        assert_eq!(out, "<presence/>");
+        let good =
+            parse_stanza("<message to='a@b'><body>x &amp; y</body></message>").expect("stanza");
+        append_stanza(&good, &mut out).expect("allowed");
+        assert_eq!(
+            out,
+            "<presence/><message to='a@b'><body>x &amp; y</body></message>"
+        );
     }
 
     #[test]

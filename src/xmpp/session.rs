@@ -1,32 +1,29 @@
 //! One live component stream: reads stanzas while a `max_in_flight` permit is free (else TCP
-//! back-pressure), writes queued replies in bursts with one flush, keeps an idle connection
-//! alive with pings, and stops reading at the first hard error.
+//! back-pressure), writes queued replies in bursts (through [`super::outgoing`]), keeps an
+//! idle connection alive with pings, and stops reading at the first hard error.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use minidom::rxml::xml_ncname;
+use futures_util::StreamExt;
 use minidom::Element;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_xmpp::xmlstream::ReadError;
 
 use super::connection::{ComponentStream, StreamError};
+use super::outgoing::{send_keepalive, write_all, KEEPALIVE_ID};
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
-use crate::stanza::xml::set_attr;
-use crate::stanza::{Inbound, COMPONENT_NS};
+use crate::stanza::Inbound;
 
-/// Replies written before one flush, at most.
+/// Replies written in one burst, at most.
 const MAX_BURST: usize = 64;
 /// How long a broken connection's unread stanzas are read and dispatched, at most.
 const SALVAGE_TIME: Duration = Duration::from_secs(5);
 /// After the shutdown deadline, how long abandoned calls get to queue their error answers.
 const ABANDON_GRACE: Duration = Duration::from_secs(2);
-/// The id of our own keepalive pings (sent to our own domain, so every server routes them).
-const KEEPALIVE_ID: &str = "component-http-keepalive";
 
 /// Why a live stream ended (other than by shutdown).
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +93,9 @@ async fn serve_stream(
             context.domain,
             unsent.len()
         );
-        write_all(stream, unsent, context.handle).await?;
+        write_all(stream, unsent, context.handle)
+            .await
+            .map_err(SessionError::WriteFailed)?;
     }
     // Read only while a `max_in_flight` slot is free. The session is the only task that
     // takes slots, so one seen free stays free until the element read next takes it.
@@ -119,12 +118,12 @@ async fn serve_stream(
                         Err(_) => break,
                     }
                 }
-                write_all(stream, unsent, context.handle).await?;
+                write_all(stream, unsent, context.handle).await.map_err(SessionError::WriteFailed)?;
                 last_write = Instant::now();
             }
             _ = keepalive.tick() => {
                 if last_write.elapsed() >= context.keepalive {
-                    send_keepalive(stream, context.domain).await?;
+                    send_keepalive(stream, context.handle, context.domain).await.map_err(SessionError::WriteFailed)?;
                     last_write = Instant::now();
                 }
             }
@@ -137,12 +136,12 @@ async fn serve_stream(
                     slot_free = context.handle.in_flight.available_permits() > 0;
                     unsent.extend(handle(element, held, context)?);
                     if !unsent.is_empty() {
-                        write_all(stream, unsent, context.handle).await?;
+                        write_all(stream, unsent, context.handle).await.map_err(SessionError::WriteFailed)?;
                         last_write = Instant::now();
                     }
                 }
                 Some(Err(ReadError::SoftTimeout)) => {
-                    send_keepalive(stream, context.domain).await?;
+                    send_keepalive(stream, context.handle, context.domain).await.map_err(SessionError::WriteFailed)?;
                     last_write = Instant::now();
                 }
                 Some(Err(ReadError::ParseError(error))) => {
@@ -230,72 +229,6 @@ fn handle(
     }
 }
 
-/// Writes `stanzas` and flushes once; they are removed only once the flush succeeded, so
-/// after a failure they are still there to be sent on the next connection.
-async fn write_all(
-    stream: &mut ComponentStream,
-    stanzas: &mut Vec<Element>,
-    handle: &ComponentHandle,
-) -> Result<(), SessionError> {
-    for index in 0..stanzas.len() {
-        if let Err(error) = feed(stream, &stanzas[index], handle).await {
-            if error.kind() == io::ErrorKind::InvalidInput {
-                // The writer refused this stanza (it cannot be XML): keeping it would fail
-                // every next connection the same way. Drop it, counted and said.
-                tracing::error!(
-                    "{}: dropped a stanza that cannot be written: {error}",
-                    handle.domain
-                );
-                handle.metrics.dropped_replies.inc();
-                stanzas.remove(index);
-            }
-            return Err(SessionError::WriteFailed(error));
-        }
-    }
-    flush(stream).await.map_err(SessionError::WriteFailed)?;
-    stanzas.clear();
-    Ok(())
-}
-
-/// Queues one stanza on the stream (written at the next flush), counting the errors sent.
-async fn feed(
-    stream: &mut ComponentStream,
-    stanza: &Element,
-    handle: &ComponentHandle,
-) -> io::Result<()> {
-    if stanza.attr("type") == Some("error") {
-        let error = stanza.children().find(|child| child.name() == "error");
-        let condition = error.and_then(|e| e.children().find(|c| c.name() != "text"));
-        handle.metrics.error_sent(
-            condition
-                .map(Element::name)
-                .unwrap_or("undefined-condition"),
-        );
-    }
-    stream.feed(stanza).await
-}
-
-fn flush(stream: &mut ComponentStream) -> futures_util::sink::Flush<'_, ComponentStream, &Element> {
-    SinkExt::<&Element>::flush(stream)
-}
-
-/// An XEP-0199 ping from our domain to our domain: the server routes it back to us, which
-/// proves the whole path alive and resets both sides' idle timers.
-async fn send_keepalive(stream: &mut ComponentStream, domain: &str) -> Result<(), SessionError> {
-    let mut ping = Element::bare("iq", COMPONENT_NS);
-    for (name, value) in [
-        (xml_ncname!("type"), "get"),
-        (xml_ncname!("id"), KEEPALIVE_ID),
-    ] {
-        set_attr(&mut ping, name, value);
-    }
-    set_attr(&mut ping, xml_ncname!("from"), domain);
-    set_attr(&mut ping, xml_ncname!("to"), domain);
-    ping.append_child(Element::bare("ping", "urn:xmpp:ping"));
-    tracing::debug!("{domain}: keepalive ping");
-    stream.send(&ping).await.map_err(SessionError::WriteFailed)
-}
-
 /// Shutdown: read nothing more, wait (up to `drain_timeout`) for in-flight webhook calls and
 /// send their answers; calls still running then are answered with an error, never silence.
 /// Then close the stream.
@@ -315,7 +248,7 @@ async fn drain(
             biased;
             Some(first) = outbox.recv() => {
                 unsent.push(first);
-                write_all(&mut stream, unsent, context.handle).await?;
+                write_all(&stream, unsent, context.handle).await.map_err(SessionError::WriteFailed)?;
             }
             _ = &mut all_done => break,
             _ = &mut deadline => {
@@ -336,7 +269,9 @@ async fn drain(
     while let Ok(stanza) = outbox.try_recv() {
         unsent.push(stanza);
     }
-    write_all(&mut stream, unsent, context.handle).await?;
+    write_all(&stream, unsent, context.handle)
+        .await
+        .map_err(SessionError::WriteFailed)?;
     stream.shutdown().await?;
     Ok(())
 }
