@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::c2s_probe::{logs_in, offers_sasl};
 use super::process_tree::{descendants, signal, wait_gone, Proc};
 use super::prosody::{read_from, running_as_root};
 
@@ -51,6 +52,8 @@ pub struct Ejabberd {
     ejabberdctl: PathBuf,
     /// The `ejabberdctl foreground` process.
     child: Option<Child>,
+    /// One registered user and password: after a restart, ready means this user logs in.
+    login: Option<(String, String)>,
 }
 
 impl Ejabberd {
@@ -93,6 +96,9 @@ impl Ejabberd {
             has_components: !components.is_empty(),
             ejabberdctl,
             child: None,
+            login: users
+                .first()
+                .map(|(user, password)| (user.to_string(), password.to_string())),
         };
         let mut last_error = String::new();
         // A port found free may be taken by someone else before ejabberd binds it: retry.
@@ -195,6 +201,18 @@ impl Ejabberd {
         if let Err((_, e)) = self.spawn() {
             self.kill9();
             panic!("ejabberd did not restart: {e}");
+        }
+        // The listener and its mechanisms come back before the user database does.
+        if let Some((user, password)) = self.login.clone() {
+            let deadline = Instant::now() + START_TIMEOUT;
+            while !logs_in(self.c2s_port, HOST, &user, &password) {
+                if Instant::now() > deadline {
+                    let tail = self.log_tail();
+                    self.kill9();
+                    panic!("ejabberd restarted but {user}@{HOST} cannot log in:\n{tail}");
+                }
+                sleep(Duration::from_millis(50));
+            }
         }
     }
 
@@ -410,10 +428,10 @@ modules:
                     "Start accepting TCP connections at 127.0.0.1:{port} for {module}"
                 )) && TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).is_ok()
             });
-            // After a kill -9, the listeners open before the user database is loaded
-            // again, and a login meanwhile finds no SASL mechanism ("No appropriate login
-            // method"): ready means mechanisms are offered too.
-            if ready && offers_sasl(self.c2s_port) {
+            // The listeners open before SASL is set up: ready means the mechanisms the
+            // test client uses are offered too (after a restart, `restart` also waits for
+            // a real login).
+            if ready && offers_sasl(self.c2s_port, HOST) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -505,39 +523,4 @@ fn yaml_str(s: &str) -> String {
             .replace('"', "\\\"")
             .replace('\n', "\\n")
     )
-}
-
-/// Whether the c2s listener on `port` offers a new stream a SASL mechanism the test client uses.
-fn offers_sasl(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let header = format!(
-        "<?xml version='1.0'?><stream:stream to='{HOST}' xmlns='jabber:client' \
-         xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
-    );
-    if stream.write_all(header.as_bytes()).is_err() {
-        return false;
-    }
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while seen.len() < 64 * 1024 {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-        let text = String::from_utf8_lossy(&seen);
-        if text.contains("</stream:features>") {
-            let _ = stream.write_all(b"</stream:stream>");
-            // A mechanism the test client can use: during a restart, `X-OAUTH2` alone
-            // may be offered (it does not need the user database), and the login then fails
-            // the same way.
-            return ["PLAIN", "SCRAM-SHA-1"]
-                .iter()
-                .any(|name| text.contains(&format!("<mechanism>{name}</mechanism>")));
-        }
-    }
-    false
 }

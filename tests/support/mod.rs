@@ -4,6 +4,7 @@
 // Each test binary uses only part of the harness.
 #![allow(dead_code)]
 
+pub mod c2s_probe;
 pub mod client;
 pub mod ejabberd;
 pub mod process_tree;
