@@ -1,7 +1,7 @@
 //! Writing stanzas on a live component stream: a burst is serialised by our own writer
 //! (escaping a word at a time, refusing characters XML forbids) and written straight to the
-//! socket, up to 64 KiB a write. tokio-xmpp's element sink escaped every byte one at a time through
-//! rxml, the top entry of the profile with large bodies; its read side is still used.
+//! socket, up to 64 KiB a write. tokio-xmpp's element sink escaped every byte one at a time
+//! through rxml, the top entry of the profile with large bodies; its read side is still used.
 
 use std::io;
 
@@ -20,9 +20,9 @@ pub const KEEPALIVE_ID: &str = "component-http-keepalive";
 /// go out together, large ones do not pile up in memory.
 const WRITE_SIZE: usize = 64 * 1024;
 
-/// Writes `stanzas`, small ones together; they are removed only once all are written, so
-/// after a failure they are still there to be sent on the next connection. A stanza that
-/// cannot be XML is dropped, counted and logged, and the rest still goes.
+/// Writes `stanzas`, small ones together; each is removed once the write holding it
+/// succeeded, so after a failure the rest are still there to be sent on the next connection.
+/// A stanza that cannot be XML is dropped, counted and logged, and the rest still goes.
 pub async fn write_all(
     stream: &ComponentStream,
     stanzas: &mut Vec<Element>,
@@ -48,9 +48,10 @@ pub async fn write_all(
         if text.len() >= WRITE_SIZE || index == stanzas.len() {
             write_bytes(stream, text.as_bytes()).await?;
             text.clear();
+            stanzas.drain(..index);
+            index = 0;
         }
     }
-    stanzas.clear();
     Ok(())
 }
 
