@@ -183,3 +183,20 @@ async fn harness_smoke(kind: Server) {
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 }
+
+/// ejabberd may not have written users registered a moment before a kill -9: the harness
+/// registers them again on restart, so a test's client still logs in.
+#[tokio::test]
+async fn users_log_in_after_a_kill_right_after_registration() {
+    for kind in [Server::Prosody, Server::Ejabberd] {
+        let mut server = kind.start(&[], &[("carol", "pw")]);
+        server.kill9();
+        server.restart();
+        let carol = XmppClient::connect("carol@localhost", "pw", server.c2s_port()).await;
+        assert!(
+            carol.full_jid().starts_with("carol@localhost/"),
+            "{}",
+            kind.name()
+        );
+    }
+}

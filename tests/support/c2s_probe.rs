@@ -1,7 +1,7 @@
 //! Raw client-to-server probes that tell the harness a server is ready for the test client:
-//! a new stream is offered SASL mechanisms, and a registered user can really log in. After
-//! a kill -9 and restart, ejabberd's listener and mechanisms come back before logins work,
-//! and slixmpp then gives up with "No appropriate login method".
+//! a new stream is offered SASL mechanisms, and a registered user can really log in (after
+//! a kill -9, ejabberd can come back without its last registrations; slixmpp then gives up
+//! with "No appropriate login method").
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -21,22 +21,19 @@ pub fn offers_sasl(port: u16, host: &str) -> bool {
         .any(|name| features.contains(&format!("<mechanism>{name}</mechanism>")))
 }
 
-/// Whether `user@host` logs in with `password` (SASL PLAIN) on the c2s listener on `port`.
-pub fn logs_in(port: u16, host: &str, user: &str, password: &str) -> bool {
-    let Some((mut stream, _features)) = open(port, host) else {
-        return false;
-    };
+/// Whether `user@host` logs in with `password` (SASL PLAIN) on the c2s listener on `port`:
+/// `None` when the server gave no answer either way.
+pub fn logs_in(port: u16, host: &str, user: &str, password: &str) -> Option<bool> {
+    let (mut stream, _features) = open(port, host)?;
     let credentials =
         base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
     let auth = format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{credentials}</auth>"
     );
-    if stream.write_all(auth.as_bytes()).is_err() {
-        return false;
-    }
+    stream.write_all(auth.as_bytes()).ok()?;
     let answer = read_until(&mut stream, &["<success", "<failure"]);
     let _ = stream.write_all(b"</stream:stream>");
-    answer.is_some_and(|text| text.contains("<success"))
+    answer.map(|text| text.contains("<success"))
 }
 
 /// Connects and opens a stream; the stream and its features.

@@ -52,8 +52,8 @@ pub struct Ejabberd {
     ejabberdctl: PathBuf,
     /// The `ejabberdctl foreground` process.
     child: Option<Child>,
-    /// One registered user and password: after a restart, ready means this user logs in.
-    login: Option<(String, String)>,
+    /// The registered users and their passwords: after a restart, ready means they log in.
+    users: Vec<(String, String)>,
 }
 
 impl Ejabberd {
@@ -96,9 +96,10 @@ impl Ejabberd {
             has_components: !components.is_empty(),
             ejabberdctl,
             child: None,
-            login: users
-                .first()
-                .map(|(user, password)| (user.to_string(), password.to_string())),
+            users: users
+                .iter()
+                .map(|(user, password)| (user.to_string(), password.to_string()))
+                .collect(),
         };
         let mut last_error = String::new();
         // A port found free may be taken by someone else before ejabberd binds it: retry.
@@ -202,17 +203,42 @@ impl Ejabberd {
             self.kill9();
             panic!("ejabberd did not restart: {e}");
         }
-        // The listener and its mechanisms come back before the user database does.
-        if let Some((user, password)) = self.login.clone() {
-            let deadline = Instant::now() + START_TIMEOUT;
-            while !logs_in(self.c2s_port, HOST, &user, &password) {
-                if Instant::now() > deadline {
-                    let tail = self.log_tail();
-                    self.kill9();
-                    panic!("ejabberd restarted but {user}@{HOST} cannot log in:\n{tail}");
-                }
-                sleep(Duration::from_millis(50));
+        self.ensure_users();
+    }
+
+    /// After a kill -9, ejabberd may come back without the users registered last (Mnesia
+    /// had not written them to disk: "Invalid username or password" from then on). Waits
+    /// until every user logs in, registering them all again once if one is refused.
+    fn ensure_users(&mut self) {
+        let users = self.users.clone();
+        let users: Vec<(&str, &str)> = users
+            .iter()
+            .map(|(user, password)| (user.as_str(), password.as_str()))
+            .collect();
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut registered_again = false;
+        loop {
+            let answers: Vec<Option<bool>> = users
+                .iter()
+                .map(|(user, password)| logs_in(self.c2s_port, HOST, user, password))
+                .collect();
+            if answers.iter().all(|answer| *answer == Some(true)) {
+                return;
             }
+            if answers.contains(&Some(false)) && !registered_again {
+                self.register(&users, true);
+                eprintln!(
+                    "[ejabberd] {} lost users in the restart: registered them again",
+                    self.node
+                );
+                registered_again = true;
+            }
+            if Instant::now() > deadline {
+                let tail = self.log_tail();
+                self.kill9();
+                panic!("ejabberd restarted but its users cannot log in ({answers:?}):\n{tail}");
+            }
+            sleep(Duration::from_millis(50));
         }
     }
 
@@ -342,6 +368,11 @@ modules:
 
     /// Registers every user, all at once (each `ejabberdctl register` is an Erlang VM).
     fn register_all(&mut self, users: &[(&str, &str)]) {
+        self.register(users, false);
+    }
+
+    /// Registers `users` at once; with `again`, a user already there is not a failure.
+    fn register(&mut self, users: &[(&str, &str)], again: bool) {
         let runs: Vec<_> = users
             .iter()
             .map(|(user, password)| {
@@ -358,7 +389,9 @@ modules:
         let mut failures = String::new();
         for (user, child) in runs {
             let out: Output = child.wait_with_output().expect("wait for ejabberdctl");
-            if !out.status.success() {
+            let said = [&out.stdout, &out.stderr].map(|bytes| String::from_utf8_lossy(bytes));
+            let already_there = again && said.iter().any(|s| s.contains("already registered"));
+            if !(out.status.success() || already_there) {
                 failures.push_str(&format!(
                     "ejabberdctl register {user} {HOST} failed ({}):\n{}{}\n",
                     out.status,
