@@ -16,6 +16,11 @@ use crate::stanza::COMPONENT_NS;
 /// The id of our own keepalive pings (sent to our own domain, so every server routes them).
 pub const KEEPALIVE_ID: &str = "component-http-keepalive";
 
+/// Writing to the server's socket failed: the connection is lost.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct WriteError(#[from] io::Error);
+
 /// Text written to the socket at once, at most (unless one stanza is longer): small stanzas
 /// go out together, large ones do not pile up in memory.
 const WRITE_SIZE: usize = 64 * 1024;
@@ -27,7 +32,7 @@ pub async fn write_all(
     stream: &ComponentStream,
     stanzas: &mut Vec<Element>,
     handle: &ComponentHandle,
-) -> io::Result<()> {
+) -> Result<(), WriteError> {
     let mut text = String::new();
     let mut index = 0;
     while index < stanzas.len() {
@@ -60,8 +65,8 @@ pub async fn write_all(
 pub async fn send_keepalive(
     stream: &ComponentStream,
     handle: &ComponentHandle,
-    domain: &str,
-) -> io::Result<()> {
+) -> Result<(), WriteError> {
+    let domain = handle.domain.as_str();
     let mut ping = Element::bare("iq", COMPONENT_NS);
     for (name, value) in [
         (xml_ncname!("type"), "get"),

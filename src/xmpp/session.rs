@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_xmpp::xmlstream::ReadError;
 
 use super::connection::{ComponentStream, StreamError};
-use super::outgoing::{send_keepalive, write_all, KEEPALIVE_ID};
+use super::outgoing::{send_keepalive, write_all, WriteError, KEEPALIVE_ID};
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::stanza::Inbound;
@@ -31,7 +31,7 @@ pub enum SessionError {
     #[error("connection lost: {0}")]
     Io(#[from] io::Error),
     #[error("connection lost while writing: {0}")]
-    WriteFailed(io::Error),
+    WriteFailed(#[from] WriteError),
     #[error("the server closed the stream")]
     Closed,
     #[error("the server closed the connection without closing the stream")]
@@ -93,9 +93,7 @@ async fn serve_stream(
             context.domain,
             unsent.len()
         );
-        write_all(stream, unsent, context.handle)
-            .await
-            .map_err(SessionError::WriteFailed)?;
+        write_all(stream, unsent, context.handle).await?;
     }
     // Read only while a `max_in_flight` slot is free. The session is the only task that
     // takes slots, so one seen free stays free until the element read next takes it.
@@ -118,12 +116,12 @@ async fn serve_stream(
                         Err(_) => break,
                     }
                 }
-                write_all(stream, unsent, context.handle).await.map_err(SessionError::WriteFailed)?;
+                write_all(stream, unsent, context.handle).await?;
                 last_write = Instant::now();
             }
             _ = keepalive.tick() => {
                 if last_write.elapsed() >= context.keepalive {
-                    send_keepalive(stream, context.handle, context.domain).await.map_err(SessionError::WriteFailed)?;
+                    send_keepalive(stream, context.handle).await?;
                     last_write = Instant::now();
                 }
             }
@@ -136,12 +134,12 @@ async fn serve_stream(
                     slot_free = context.handle.in_flight.available_permits() > 0;
                     unsent.extend(handle(element, held, context)?);
                     if !unsent.is_empty() {
-                        write_all(stream, unsent, context.handle).await.map_err(SessionError::WriteFailed)?;
+                        write_all(stream, unsent, context.handle).await?;
                         last_write = Instant::now();
                     }
                 }
                 Some(Err(ReadError::SoftTimeout)) => {
-                    send_keepalive(stream, context.handle, context.domain).await.map_err(SessionError::WriteFailed)?;
+                    send_keepalive(stream, context.handle).await?;
                     last_write = Instant::now();
                 }
                 Some(Err(ReadError::ParseError(error))) => {
@@ -248,7 +246,7 @@ async fn drain(
             biased;
             Some(first) = outbox.recv() => {
                 unsent.push(first);
-                write_all(&stream, unsent, context.handle).await.map_err(SessionError::WriteFailed)?;
+                write_all(&stream, unsent, context.handle).await?;
             }
             _ = &mut all_done => break,
             _ = &mut deadline => {
@@ -269,9 +267,7 @@ async fn drain(
     while let Ok(stanza) = outbox.try_recv() {
         unsent.push(stanza);
     }
-    write_all(&stream, unsent, context.handle)
-        .await
-        .map_err(SessionError::WriteFailed)?;
+    write_all(&stream, unsent, context.handle).await?;
     stream.shutdown().await?;
     Ok(())
 }

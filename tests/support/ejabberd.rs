@@ -110,7 +110,7 @@ impl Ejabberd {
             match server.spawn() {
                 Ok(()) => {
                     let up = started.elapsed();
-                    server.register_all(users);
+                    server.register(false);
                     eprintln!(
                         "[ejabberd] {} up in {up:.1?}, {} users registered in {:.1?}",
                         server.node,
@@ -210,15 +210,11 @@ impl Ejabberd {
     /// had not written them to disk: "Invalid username or password" from then on). Waits
     /// until every user logs in, registering them all again once if one is refused.
     fn ensure_users(&mut self) {
-        let users = self.users.clone();
-        let users: Vec<(&str, &str)> = users
-            .iter()
-            .map(|(user, password)| (user.as_str(), password.as_str()))
-            .collect();
         let deadline = Instant::now() + START_TIMEOUT;
         let mut registered_again = false;
         loop {
-            let answers: Vec<Option<bool>> = users
+            let answers: Vec<Option<bool>> = self
+                .users
                 .iter()
                 .map(|(user, password)| logs_in(self.c2s_port, HOST, user, password))
                 .collect();
@@ -226,7 +222,7 @@ impl Ejabberd {
                 return;
             }
             if answers.contains(&Some(false)) && !registered_again {
-                self.register(&users, true);
+                self.register(true);
                 eprintln!(
                     "[ejabberd] {} lost users in the restart: registered them again",
                     self.node
@@ -366,14 +362,11 @@ modules:
         cmd
     }
 
-    /// Registers every user, all at once (each `ejabberdctl register` is an Erlang VM).
-    fn register_all(&mut self, users: &[(&str, &str)]) {
-        self.register(users, false);
-    }
-
-    /// Registers `users` at once; with `again`, a user already there is not a failure.
-    fn register(&mut self, users: &[(&str, &str)], again: bool) {
-        let runs: Vec<_> = users
+    /// Registers every user, all at once (each `ejabberdctl register` is an Erlang VM);
+    /// with `again`, a user already there is not a failure.
+    fn register(&mut self, again: bool) {
+        let runs: Vec<_> = self
+            .users
             .iter()
             .map(|(user, password)| {
                 let child = self
@@ -394,9 +387,7 @@ modules:
             if !(out.status.success() || already_there) {
                 failures.push_str(&format!(
                     "ejabberdctl register {user} {HOST} failed ({}):\n{}{}\n",
-                    out.status,
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                    out.status, said[0], said[1]
                 ));
             }
         }
