@@ -66,6 +66,8 @@ pub struct ComponentConfig {
     /// Static headers added to every webhook request (values redacted when printed).
     pub post_headers: Vec<(String, Secret)>,
     pub max_stanza_size: usize,
+    /// The largest element read from the server; a larger one ends the connection.
+    pub max_read_size: usize,
     pub max_queued_replies: usize,
     #[serde(serialize_with = "seconds")]
     pub shutdown_timeout: Duration,
@@ -122,6 +124,8 @@ pub const DEFAULT_RECONNECT_MAX_DELAY: f64 = 30.0;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_MAX_ELAPSED: f64 = 30.0;
 pub const DEFAULT_MAX_STANZA_SIZE: usize = 256 * 1024;
+/// Eight times Prosody's own limit on a component's stanzas (512 KiB).
+pub const DEFAULT_MAX_READ_SIZE: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_QUEUED_REPLIES: usize = 1024;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_RATE_LIMIT_SENDERS: usize = 100_000;
@@ -254,6 +258,11 @@ fn check_component(
         .map(|text| signing_key(&text))
         .transpose()?;
     let post_headers = post_headers(raw.post_headers.unwrap_or_default())?;
+    let max_stanza_size = raw.max_stanza_size.unwrap_or(DEFAULT_MAX_STANZA_SIZE);
+    let max_read_size = raw.max_read_size.unwrap_or(DEFAULT_MAX_READ_SIZE);
+    if max_read_size < max_stanza_size {
+        return Err("key 'max_read_size' is smaller than 'max_stanza_size'".into());
+    }
     let typing_after = match raw.typing_after {
         Some(0.0) => None,
         other => Some(duration("typing_after", other, DEFAULT_TYPING_AFTER)?),
@@ -265,7 +274,8 @@ fn check_component(
         retry,
         signing_secret,
         post_headers,
-        max_stanza_size: raw.max_stanza_size.unwrap_or(DEFAULT_MAX_STANZA_SIZE),
+        max_stanza_size,
+        max_read_size,
         max_queued_replies: raw
             .max_queued_replies
             .unwrap_or(DEFAULT_MAX_QUEUED_REPLIES)

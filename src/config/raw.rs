@@ -60,6 +60,7 @@ pub(super) struct RawComponent {
     pub(super) signing_secret: Option<String>,
     pub(super) post_headers: Option<BTreeMap<String, String>>,
     pub(super) max_stanza_size: Option<usize>,
+    pub(super) max_read_size: Option<usize>,
     pub(super) max_queued_replies: Option<usize>,
     pub(super) shutdown_timeout: Option<f64>,
     pub(super) typing_after: Option<f64>,

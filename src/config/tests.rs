@@ -167,6 +167,7 @@ fn delivery_keys_have_documented_defaults() {
     assert!(c.signing_secret.is_none());
     assert!(c.post_headers.is_empty());
     assert_eq!(c.max_stanza_size, 256 * 1024);
+    assert_eq!(c.max_read_size, 4 * 1024 * 1024);
     assert_eq!(c.max_queued_replies, 1024);
     assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
 }
@@ -210,6 +211,10 @@ fn bad_delivery_keys_are_named() {
         .contains("rate_limit.per_second"));
     let typo = format!("{MINIMAL}retry = {{ max_atempts = 2 }}\n");
     assert!(parse(&typo).expect_err("typo").contains("max_atempts"));
+    let small_read = format!("{MINIMAL}max_read_size = 1000\n");
+    assert!(parse(&small_read)
+        .expect_err("below max_stanza_size")
+        .contains("max_read_size"));
 }
 
 #[test]

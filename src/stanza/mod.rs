@@ -1,6 +1,7 @@
 //! The pure heart of the daemon: what a received stanza means, what the webhook is sent,
 //! and which stanzas go back. No I/O here: no tokio, no HTTP, only XML and JSON values.
 //!
+//! - [`stream`], [`parse`]: the server's stream, cut into elements and read into `Element`s.
 //! - [`xml`]: stanza text ⇄ `Element`.
 //! - [`request`]: a received stanza → the JSON body POSTed to the webhook.
 //! - [`reply`]: the webhook's answer (or failure) → the stanzas to send back.
@@ -11,9 +12,11 @@
 pub mod error;
 pub mod fields;
 pub mod local;
+pub mod parse;
 pub mod reply;
 pub mod request;
 pub mod scan;
+pub mod stream;
 pub mod xml;
 
 use minidom::Element;

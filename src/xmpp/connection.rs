@@ -1,24 +1,20 @@
 //! Opening one XEP-0114 connection: TCP, the `jabber:component:accept` stream header and the
 //! handshake, with every way the server can say no told apart.
 
-use std::borrow::Cow;
 use std::io;
 
-use futures_util::{SinkExt, StreamExt};
 use minidom::Element;
 use sha1::{Digest, Sha1};
-use tokio::io::BufStream;
 use tokio::net::TcpStream;
-use tokio_xmpp::xmlstream::{initiate_stream, ReadError, StreamHeader, Timeouts, XmlStream};
 
+pub use super::stream::ComponentStream;
+use super::stream::ReadError;
 use crate::config::ComponentConfig;
+use crate::stanza::stream::{Event, STREAM_NS};
+use crate::stanza::xml::XmlSink;
 use crate::stanza::COMPONENT_NS;
 
-pub const STREAM_NS: &str = "http://etherx.jabber.org/streams";
 const STREAM_ERRORS_NS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
-
-/// An established, authenticated component stream carrying whole elements.
-pub type ComponentStream = XmlStream<BufStream<TcpStream>, Element>;
 
 /// Why a connection could not be established.
 #[derive(Debug, thiserror::Error)]
@@ -119,50 +115,71 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
             source,
         })?;
     tcp.set_nodelay(true).map_err(io_error)?;
-    let timeouts = Timeouts {
-        read_timeout: config.keepalive,
-        response_timeout: config.timeout,
-    };
-    let header = StreamHeader {
-        from: None,
-        to: Some(Cow::Borrowed(domain)),
-        id: None,
-    };
-    let mut pending = initiate_stream(BufStream::new(tcp), COMPONENT_NS, header, timeouts)
+    let mut stream =
+        ComponentStream::new(tcp, config.max_read_size, config.keepalive, config.timeout);
+    stream
+        .write(stream_header(domain).as_bytes())
         .await
         .map_err(io_error)?;
-    let stream_id = pending.take_header().id.map(Cow::into_owned);
-    let mut stream: ComponentStream = pending.skip_features();
-    let Some(stream_id) = stream_id else {
-        // Without an id there is no handshake; the server will say why in a stream error.
-        return Err(read_refusal(&mut stream, domain).await);
-    };
-    let digest = handshake_digest(&stream_id, config.secret.expose());
-    let handshake = Element::builder("handshake", COMPONENT_NS)
-        .append(digest)
-        .build();
-    stream.send(&handshake).await.map_err(io_error)?;
-    loop {
-        match stream.next().await {
-            Some(Ok(element)) if element.is("handshake", COMPONENT_NS) => return Ok(stream),
-            Some(Ok(element)) => return Err(refusal(&element, domain)),
-            Some(Err(ReadError::SoftTimeout | ReadError::ParseError(_))) => continue,
-            Some(Err(ReadError::HardError(source))) => return Err(io_error(source)),
-            Some(Err(ReadError::StreamFooterReceived)) | None => {
+    let stream_id = loop {
+        match stream.event().await {
+            Ok(Event::Header { id }) => break id,
+            Ok(_) | Err(ReadError::Footer | ReadError::Eof) => {
                 return Err(ConnectError::Closed {
                     domain: domain.clone(),
                 })
             }
+            Err(ReadError::Silent) => continue,
+            Err(error) => return Err(read_failed(error, domain)),
+        }
+    };
+    let Some(stream_id) = stream_id else {
+        // Without an id there is no handshake; the server will say why in a stream error.
+        return Err(match stream.next().await {
+            Ok(element) => refusal(&element, domain),
+            Err(_) => ConnectError::Closed {
+                domain: domain.clone(),
+            },
+        });
+    };
+    let digest = handshake_digest(&stream_id, config.secret.expose());
+    stream
+        .write(format!("<handshake>{digest}</handshake>").as_bytes())
+        .await
+        .map_err(io_error)?;
+    loop {
+        match stream.next().await {
+            Ok(element) if element.is("handshake", COMPONENT_NS) => return Ok(stream),
+            Ok(element) => return Err(refusal(&element, domain)),
+            Err(ReadError::Silent) => continue,
+            Err(ReadError::Footer | ReadError::Eof) => {
+                return Err(ConnectError::Closed {
+                    domain: domain.clone(),
+                })
+            }
+            Err(error) => return Err(read_failed(error, domain)),
         }
     }
 }
 
-async fn read_refusal(stream: &mut ComponentStream, domain: &str) -> ConnectError {
-    match stream.next().await {
-        Some(Ok(element)) => refusal(&element, domain),
-        _ => ConnectError::Closed {
-            domain: domain.to_string(),
-        },
+/// Our stream header: the component namespace, to our domain, as XEP-0114 shows it.
+fn stream_header(domain: &str) -> String {
+    let mut header = format!(
+        "<?xml version='1.0'?><stream:stream xmlns='{COMPONENT_NS}' xmlns:stream='{STREAM_NS}' to='"
+    );
+    header.attribute_value(domain);
+    header.push_str("'>");
+    header
+}
+
+fn read_failed(error: ReadError, domain: &str) -> ConnectError {
+    let source = match error {
+        ReadError::Io(source) => source,
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    };
+    ConnectError::Io {
+        domain: domain.to_string(),
+        source,
     }
 }
 

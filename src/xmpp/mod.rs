@@ -1,6 +1,8 @@
-//! The XMPP edge: XEP-0114 connections to the server ([`connection`]) and the life of one
-//! connected stream ([`session`]), which writes its stanzas through [`outgoing`].
+//! The XMPP edge: XEP-0114 connections to the server ([`connection`]) over a socket read and
+//! written by [`stream`], and the life of one connected stream ([`session`]), which writes
+//! its stanzas through [`outgoing`].
 
 pub mod connection;
 pub mod outgoing;
 pub mod session;
+pub mod stream;

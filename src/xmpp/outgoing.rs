@@ -1,7 +1,6 @@
 //! Writing stanzas on a live component stream: a burst is serialised by our own writer
 //! (escaping a word at a time, refusing characters XML forbids) and written straight to the
-//! socket, up to 64 KiB a write. tokio-xmpp's element sink escaped every byte one at a time
-//! through rxml, the top entry of the profile with large bodies; its read side is still used.
+//! socket, up to 64 KiB a write.
 
 use std::io;
 
@@ -51,7 +50,7 @@ pub async fn write_all(
             }
         }
         if text.len() >= WRITE_SIZE || index == stanzas.len() {
-            write_bytes(stream, text.as_bytes()).await?;
+            stream.write(text.as_bytes()).await?;
             text.clear();
             stanzas.drain(..index);
             index = 0;
@@ -92,21 +91,4 @@ fn count_error_sent(stanza: &Element, handle: &ComponentHandle) {
                 .unwrap_or("undefined-condition"),
         );
     }
-}
-
-/// Writes `bytes` to the stream's socket, past the element sink: after the handshake (sent
-/// and flushed through the sink) every stanza goes this way, so the sink's buffers are
-/// empty and nothing interleaves. Only the stream footer, at shutdown, goes through it.
-async fn write_bytes(stream: &ComponentStream, mut bytes: &[u8]) -> io::Result<()> {
-    let socket = stream.get_stream().get_ref();
-    while !bytes.is_empty() {
-        socket.writable().await?;
-        match socket.try_write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => bytes = &bytes[written..],
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
 }

@@ -6,14 +6,13 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use minidom::Element;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
-use tokio_xmpp::xmlstream::ReadError;
 
 use super::connection::{ComponentStream, StreamError};
 use super::outgoing::{send_keepalive, write_all, WriteError, KEEPALIVE_ID};
+use super::stream::ReadError;
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::stanza::Inbound;
@@ -30,6 +29,8 @@ const ABANDON_GRACE: Duration = Duration::from_secs(2);
 pub enum SessionError {
     #[error("connection lost: {0}")]
     Io(#[from] io::Error),
+    #[error("the server's stream cannot be read: {0}")]
+    Unreadable(crate::stanza::stream::StreamReadError),
     #[error("connection lost while writing: {0}")]
     WriteFailed(#[from] WriteError),
     #[error("the server closed the stream")]
@@ -40,13 +41,15 @@ pub enum SessionError {
     StreamError(StreamError),
 }
 
-impl SessionError {
-    /// The XML reader reports a connection closed mid-stream as a parse error at EOF.
-    fn from_read(error: io::Error) -> SessionError {
-        if error.kind() == io::ErrorKind::UnexpectedEof || error.to_string().contains("eof") {
-            SessionError::ClosedAbruptly
-        } else {
-            SessionError::Io(error)
+impl From<ReadError> for SessionError {
+    fn from(error: ReadError) -> SessionError {
+        match error {
+            ReadError::Footer => SessionError::Closed,
+            ReadError::Eof => SessionError::ClosedAbruptly,
+            ReadError::Unreadable(error) => SessionError::Unreadable(error),
+            ReadError::Io(error) => SessionError::Io(error),
+            // Answered by a ping where it is read; never converted.
+            ReadError::Silent => SessionError::Io(io::ErrorKind::TimedOut.into()),
         }
     }
 }
@@ -129,7 +132,7 @@ async fn serve_stream(
                 slot_free = true;
             }
             item = stream.next(), if slot_free => match item {
-                Some(Ok(element)) => {
+                Ok(element) => {
                     let held = take_slot(context).await?;
                     slot_free = context.handle.in_flight.available_permits() > 0;
                     unsent.extend(handle(element, held, context)?);
@@ -138,15 +141,11 @@ async fn serve_stream(
                         last_write = Instant::now();
                     }
                 }
-                Some(Err(ReadError::SoftTimeout)) => {
+                Err(ReadError::Silent) => {
                     send_keepalive(stream, context.handle).await?;
                     last_write = Instant::now();
                 }
-                Some(Err(ReadError::ParseError(error))) => {
-                    tracing::warn!("{}: ignored one element that could not be parsed: {error}", context.domain);
-                }
-                Some(Err(ReadError::HardError(error))) => return Err(SessionError::from_read(error)),
-                Some(Err(ReadError::StreamFooterReceived)) | None => return Err(SessionError::Closed),
+                Err(error) => return Err(error.into()),
             },
         }
     }
@@ -170,14 +169,10 @@ async fn salvage(stream: &mut ComponentStream, context: &SessionContext<'_>) {
     let deadline = Instant::now() + SALVAGE_TIME;
     let mut salvaged = 0usize;
     loop {
-        let item = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Some(item)) => item,
-            Ok(None) | Err(_) => break,
-        };
-        let element = match item {
-            Ok(element) => element,
-            Err(ReadError::ParseError(_) | ReadError::SoftTimeout) => continue,
-            Err(_) => break,
+        let element = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Ok(element)) => element,
+            Ok(Err(ReadError::Silent)) => continue,
+            Ok(Err(_)) | Err(_) => break,
         };
         let Ok(Ok(held)) = tokio::time::timeout_at(deadline, take_slot(context)).await else {
             break;
@@ -268,6 +263,6 @@ async fn drain(
         unsent.push(stanza);
     }
     write_all(&stream, unsent, context.handle).await?;
-    stream.shutdown().await?;
+    stream.close().await?;
     Ok(())
 }

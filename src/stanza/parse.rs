@@ -1,0 +1,397 @@
+//! One top-level element's XML text, as the stream reader cut it out, → `minidom::Element`:
+//! tags, attributes, namespaces, entities and CDATA, with runs of text found by `memchr`
+//! rather than lexed a byte at a time (rxml's lexer was ~40 % of the daemon's time with
+//! 200 kB bodies). The `Element` is the one rxml and minidom built: `parse_tests.rs` checks
+//! both readers against each other.
+
+use memchr::{memchr, memchr2, memchr3, memmem};
+use minidom::rxml::{Namespace, NcName};
+use minidom::Element;
+
+/// Why an element's text is not well-formed (namespaced) XML.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("not well-formed XML: {0}")]
+pub struct Malformed(pub String);
+
+fn malformed<T>(why: impl Into<String>) -> Result<T, Malformed> {
+    Err(Malformed(why.into()))
+}
+
+/// The namespace prefixes in force, innermost last; the prefix `""` is the default namespace.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    bindings: Vec<(String, String)>,
+}
+
+impl Scope {
+    /// A scope with `default` as the default namespace.
+    pub fn new(default: &str) -> Scope {
+        Scope {
+            bindings: vec![(String::new(), default.to_string())],
+        }
+    }
+
+    pub(crate) fn lookup(&self, prefix: &str) -> Option<&str> {
+        if prefix == "xml" {
+            return Some(Namespace::xml().as_str());
+        }
+        let found = self.bindings.iter().rev().find(|(p, _)| p == prefix);
+        found.map(|(_, namespace)| namespace.as_str())
+    }
+
+    /// Applies the `xmlns` and `xmlns:p` attributes of a start tag.
+    pub(crate) fn declare(&mut self, attributes: &[Attribute<'_>]) -> Result<(), Malformed> {
+        for attribute in attributes {
+            let prefix = match attribute.name.split_once(':') {
+                None if attribute.name == "xmlns" => "",
+                Some(("xmlns", prefix)) => {
+                    check_ncname(prefix)?;
+                    if attribute.value.is_empty() || prefix == "xmlns" || prefix == "xml" {
+                        return malformed(format!("cannot declare the prefix '{prefix}' so"));
+                    }
+                    prefix
+                }
+                _ => continue,
+            };
+            self.bindings
+                .push((prefix.to_string(), attribute.value.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// One attribute of a start tag: its name as written, its value decoded.
+#[derive(Debug)]
+pub struct Attribute<'a> {
+    pub name: &'a str,
+    pub value: String,
+}
+
+/// A start tag: its name as written, attributes, whether it closes itself (`/>`), and where
+/// it ends (just past `>`).
+#[derive(Debug)]
+pub struct StartTag<'a> {
+    pub name: &'a str,
+    pub attributes: Vec<Attribute<'a>>,
+    pub empty: bool,
+    pub end: usize,
+}
+
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+pub(crate) fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(|&b| is_space(b)) {
+        at += 1;
+    }
+    at
+}
+
+/// Where a name starting at `at` ends.
+fn name_end(bytes: &[u8], mut at: usize) -> usize {
+    while bytes
+        .get(at)
+        .is_some_and(|&b| !is_space(b) && !matches!(b, b'=' | b'>' | b'/' | b'<' | b'\'' | b'"'))
+    {
+        at += 1;
+    }
+    at
+}
+
+fn check_ncname(name: &str) -> Result<(), Malformed> {
+    match NcName::try_from(name) {
+        Ok(_) => Ok(()),
+        Err(_) => malformed(format!("'{name}' is not a valid name")),
+    }
+}
+
+/// Reads the start tag at `at` (its `<`) of `text`, which must hold all of it.
+pub fn start_tag(text: &str, at: usize) -> Result<StartTag<'_>, Malformed> {
+    let bytes = text.as_bytes();
+    let name_start = at + 1;
+    let mut at = name_end(bytes, name_start);
+    let name = &text[name_start..at];
+    if name.is_empty() {
+        return malformed("a tag without a name");
+    }
+    let mut attributes = Vec::new();
+    loop {
+        let spaced = at;
+        at = skip_space(bytes, at);
+        match bytes.get(at) {
+            Some(b'>') => {
+                return Ok(StartTag {
+                    name,
+                    attributes,
+                    empty: false,
+                    end: at + 1,
+                })
+            }
+            Some(b'/') if bytes.get(at + 1) == Some(&b'>') => {
+                return Ok(StartTag {
+                    name,
+                    attributes,
+                    empty: true,
+                    end: at + 2,
+                })
+            }
+            Some(_) if at == spaced => {
+                return malformed(format!("<{name}>: no space before an attribute"))
+            }
+            Some(_) => {}
+            None => return malformed(format!("<{name}> is not closed")),
+        }
+        let attribute_start = at;
+        at = name_end(bytes, at);
+        let attribute = &text[attribute_start..at];
+        at = skip_space(bytes, at);
+        if attribute.is_empty() || bytes.get(at) != Some(&b'=') {
+            return malformed(format!("<{name}>: an attribute without a value"));
+        }
+        at = skip_space(bytes, at + 1);
+        let quote = match bytes.get(at) {
+            Some(&quote @ (b'\'' | b'"')) => quote,
+            _ => return malformed(format!("<{name}>: an attribute value without quotes")),
+        };
+        let Some(length) = memchr(quote, &bytes[at + 1..]) else {
+            return malformed(format!("<{name}>: an attribute value is not closed"));
+        };
+        let raw = &text[at + 1..at + 1 + length];
+        attributes.push(Attribute {
+            name: attribute,
+            value: decode(raw, true)?,
+        });
+        at += length + 2;
+    }
+}
+
+/// Decodes the references in character data or an attribute value, and normalises line ends
+/// (and, in an attribute value, tabs and line feeds, which become spaces).
+pub fn decode(raw: &str, in_attribute: bool) -> Result<String, Malformed> {
+    let bytes = raw.as_bytes();
+    let special = if in_attribute {
+        memchr3(b'&', b'<', b'\r', bytes).is_some() || memchr2(b'\t', b'\n', bytes).is_some()
+    } else {
+        memchr2(b'&', b'\r', bytes).is_some()
+    };
+    if !in_attribute && memchr(b']', bytes).is_some() && memmem::find(bytes, b"]]>").is_some() {
+        return malformed("']]>' in character data");
+    }
+    if !special {
+        return Ok(raw.to_string());
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| matches!(b, b'&' | b'<' | b'\r' | b'\t' | b'\n'))
+    {
+        out.push_str(&rest[..at]);
+        let byte = rest.as_bytes()[at];
+        rest = &rest[at + 1..];
+        match byte {
+            b'&' => {
+                let Some(end) = rest.find(';') else {
+                    return malformed("'&' without ';'");
+                };
+                out.push(reference(&rest[..end])?);
+                rest = &rest[end + 1..];
+            }
+            b'<' => return malformed("'<' in an attribute value"),
+            b'\r' => {
+                rest = rest.strip_prefix('\n').unwrap_or(rest);
+                out.push(if in_attribute { ' ' } else { '\n' });
+            }
+            _ if in_attribute => out.push(' '),
+            _ => out.push(char::from(byte)),
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The character an entity or character reference (`lt`, `#38`, `#x26`) stands for.
+fn reference(name: &str) -> Result<char, Malformed> {
+    let code = match name {
+        "lt" => return Ok('<'),
+        "gt" => return Ok('>'),
+        "amp" => return Ok('&'),
+        "apos" => return Ok('\''),
+        "quot" => return Ok('"'),
+        _ => match name.strip_prefix("#x") {
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u32::from_str_radix(hex, 16).ok()
+            }
+            Some(_) => None,
+            None => match name.strip_prefix('#') {
+                Some(digits)
+                    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    digits.parse().ok()
+                }
+                _ => return malformed(format!("unknown entity '&{name};'")),
+            },
+        },
+    };
+    match code.and_then(char::from_u32) {
+        Some(c) if matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..) => {
+            Ok(c)
+        }
+        _ => malformed(format!("'&{name};' is not a character XML allows")),
+    }
+}
+
+/// An element being read: it, its name as written in its start tag, and how many namespace
+/// bindings were in force before it.
+struct Open<'a> {
+    element: Element,
+    tag: &'a str,
+    scope_len: usize,
+}
+
+/// Builds the element whose text is all of `text` (from its `<` to its end tag's `>`), in
+/// `scope`, which is left as it was. `text` must already be known to hold only characters
+/// XML allows.
+pub fn parse_element(text: &str, scope: &mut Scope) -> Result<Element, Malformed> {
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Open<'_>> = Vec::new();
+    let mut at = 0;
+    loop {
+        if bytes.get(at) != Some(&b'<') {
+            let end = memchr(b'<', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+            let Some(open) = stack.last_mut() else {
+                return malformed("text outside the element");
+            };
+            open.element
+                .append_text_node(decode(&text[at..end], false)?);
+            at = end;
+            if at == bytes.len() {
+                return malformed(format!("<{}> is not closed", open.tag));
+            }
+            continue;
+        }
+        match bytes.get(at + 1) {
+            Some(b'/') => {
+                let Some(length) = memchr(b'>', &bytes[at..]) else {
+                    return malformed("an end tag is not closed");
+                };
+                let tag = text[at + 2..at + length].trim_end_matches([' ', '\t', '\n', '\r']);
+                at += length + 1;
+                let Some(open) = stack.pop() else {
+                    return malformed(format!("</{tag}> without a start tag"));
+                };
+                if open.tag != tag {
+                    return malformed(format!("</{tag}> closes <{}>", open.tag));
+                }
+                scope.bindings.truncate(open.scope_len);
+                match stack.last_mut() {
+                    Some(parent) => {
+                        parent.element.append_child(open.element);
+                    }
+                    None if at == bytes.len() => return Ok(open.element),
+                    None => return malformed("more after the element"),
+                }
+            }
+            Some(b'!') if text[at..].starts_with("<![CDATA[") => {
+                let Some(open) = stack.last_mut() else {
+                    return malformed("CDATA outside the element");
+                };
+                let start = at + "<![CDATA[".len();
+                let Some(length) = memmem::find(&bytes[start..], b"]]>") else {
+                    return malformed("a CDATA section is not closed");
+                };
+                let raw = &text[start..start + length];
+                if !raw.is_empty() {
+                    open.element.append_text_node(if raw.contains('\r') {
+                        raw.replace("\r\n", "\n").replace('\r', "\n")
+                    } else {
+                        raw.to_string()
+                    });
+                }
+                at = start + length + 3;
+            }
+            Some(b'!') => return malformed("comments and document types are not allowed"),
+            Some(b'?') => return malformed("processing instructions are not allowed"),
+            _ => {
+                let tag = start_tag(text, at)?;
+                let scope_len = scope.bindings.len();
+                scope.declare(&tag.attributes)?;
+                let (name, empty) = (tag.name, tag.empty);
+                at = tag.end;
+                let element = build(tag, scope)?;
+                if !empty {
+                    stack.push(Open {
+                        element,
+                        tag: name,
+                        scope_len,
+                    });
+                    continue;
+                }
+                scope.bindings.truncate(scope_len);
+                match stack.last_mut() {
+                    Some(parent) => {
+                        parent.element.append_child(element);
+                    }
+                    None if at == bytes.len() => return Ok(element),
+                    None => return malformed("more after the element"),
+                }
+            }
+        }
+    }
+}
+
+/// The element a start tag opens, its names resolved in `scope` (which holds its own
+/// declarations already).
+fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, Malformed> {
+    let (prefix, local) = split_name(tag.name)?;
+    let Some(namespace) = scope.lookup(prefix) else {
+        return malformed(format!(
+            "<{}>: the prefix '{prefix}' is not declared",
+            tag.name
+        ));
+    };
+    let mut element = Element::bare(local, namespace);
+    for attribute in tag.attributes {
+        let (prefix, local) = split_name(attribute.name)?;
+        let namespace = match prefix {
+            "" if local == "xmlns" => continue,
+            "xmlns" => continue,
+            "" => Namespace::NONE,
+            "xml" => Namespace::XML,
+            _ => match scope.lookup(prefix) {
+                Some(namespace) => Namespace::from(namespace.to_string()),
+                None => {
+                    return malformed(format!(
+                        "<{}>: the prefix '{prefix}' is not declared",
+                        tag.name
+                    ))
+                }
+            },
+        };
+        let name = NcName::try_from(local)
+            .or_else(|_| malformed(format!("'{local}' is not a valid name")))?;
+        if element
+            .attrs_mut()
+            .insert(namespace, name, attribute.value)
+            .is_some()
+        {
+            return malformed(format!("<{}>: the attribute '{local}' twice", tag.name));
+        }
+    }
+    Ok(element)
+}
+
+/// `prefix:local` → (`prefix`, `local`); an unprefixed name has the prefix `""`.
+fn split_name(name: &str) -> Result<(&str, &str), Malformed> {
+    let (prefix, local) = name.split_once(':').unwrap_or(("", name));
+    if !prefix.is_empty() {
+        check_ncname(prefix)?;
+    }
+    check_ncname(local)?;
+    Ok((prefix, local))
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

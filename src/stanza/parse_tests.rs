@@ -1,0 +1,208 @@
+//! The stream reader against rxml and minidom, the reader it replaced: for every stanza here
+//! both build an element that writes out the same (`write_stanza`, which is what the webhook
+//! is sent) with the same body text, and every malformed input is refused by both.
+
+use minidom::Element;
+
+use crate::stanza::stream::{Event, StreamReadError, StreamReader};
+use crate::stanza::xml::{write_stanza, COMPONENT_NS};
+use crate::stanza::Inbound;
+
+const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
+                      xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='bot.b'>";
+
+/// Every event of `input` (after the header), fed to the reader `chunk` bytes at a time.
+fn read(input: &str, chunk: usize) -> Result<Vec<Event>, StreamReadError> {
+    let mut reader = StreamReader::new(COMPONENT_NS, 1 << 20);
+    let mut events = Vec::new();
+    for piece in [HEADER.as_bytes(), input.as_bytes()]
+        .concat()
+        .chunks(chunk.max(1))
+    {
+        reader.buffer().extend_from_slice(piece);
+        while let Some(event) = reader.next_event()? {
+            events.push(event);
+        }
+    }
+    assert_eq!(
+        events.first(),
+        Some(&Event::Header {
+            id: Some("s1".into())
+        })
+    );
+    Ok(events.split_off(1))
+}
+
+/// The one element of `stanza`, read by the stream reader whole and a byte at a time.
+fn ours(stanza: &str) -> Result<Element, StreamReadError> {
+    let whole = read(stanza, usize::MAX)?;
+    let bytewise = read(stanza, 1)?;
+    assert_eq!(whole, bytewise, "{stanza}");
+    match <[Event; 1]>::try_from(whole) {
+        Ok([Event::Element(element)]) => Ok(element),
+        other => panic!("{stanza}: {other:?}"),
+    }
+}
+
+/// The same element as rxml and minidom read it.
+fn theirs(stanza: &str) -> Option<Element> {
+    let mut bytes = stanza.as_bytes();
+    let prefixes = [
+        (None, COMPONENT_NS.to_string()),
+        (
+            Some("stream".to_string()),
+            "http://etherx.jabber.org/streams".to_string(),
+        ),
+    ];
+    let element = Element::from_reader_with_prefixes(
+        &mut bytes,
+        prefixes
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .ok()?;
+    bytes.is_empty().then_some(element)
+}
+
+fn body(element: &Element) -> Option<String> {
+    Inbound::new(element.clone()).ok()?.body()
+}
+
+#[test]
+fn both_readers_build_the_same_stanzas() {
+    let cases = [
+        "<message from='a@b/c' to='bot.b' type='chat' id='1'><body>hi</body></message>",
+        "<message from=\"a@b/c\" to = \"bot.b\"  ><body>double quotes, spaces</body></message >",
+        "<presence from='a@b/c'/>",
+        "<presence from='a@b/c' />",
+        "<iq from='a@b/c' to='bot.b' type='get' id='q'><query xmlns='jabber:iq:version'/></iq>",
+        "<message from='a@b'><body>a &amp; b &lt;c&gt; &apos;d&apos; &quot;e&quot; &#233;&#x1F389;</body></message>",
+        "<message from='a@b' id='&#9;tab&#10;lf&#13;cr &amp;'><body>x</body></message>",
+        "<message from='a@b' id='lit\ttab\nlf\r\ncrlf'><body>x</body></message>",
+        "<message from='a@b'><body>crlf\r\nand cr\rand lf\n</body></message>",
+        "<message from='a@b'><body>a<![CDATA[<b> & \r\n]]>c</body></message>",
+        "<message from='a@b'><body><![CDATA[]]></body></message>",
+        "<message from='a@b'><body></body></message>",
+        "<message from='a@b'>\n  <body xml:lang='en'>hello</body>\n  <body>plain</body>\n</message>",
+        "<message from='a@b'><x xmlns='urn:x' xmlns:p='urn:p' p:attr='v' attr='w'><p:y><z/></p:y></x></message>",
+        "<message from='a@b'><p:x xmlns:p='urn:p'><y/></p:x><y/></message>",
+        "<message from='a@b'><x xmlns=''><y/></x></message>",
+        "<message from='a@b'><x xmlns='urn:a'><y xmlns='urn:b'/><z/></x><w/></message>",
+        "<message from='a@b' xmlns:q='urn:q' q:a='1' a='2'/>",
+        "<message from='a@b' xml:lang='de'><body>greater > than, ]] and ]></body></message>",
+        "<message from='a@b'><body>\u{e9}\u{4e2d}\u{1F389} \u{2028}</body></message>",
+        "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+        "<handshake/>",
+        "<message from='a@b'><body attr='a > b'>x</body></message>",
+        "<message from='a@b'><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p>a<b>b</b>c</p></body></html></message>",
+    ];
+    for stanza in cases {
+        let theirs = theirs(stanza).unwrap_or_else(|| panic!("rxml refused {stanza}"));
+        let ours = ours(stanza).unwrap_or_else(|e| panic!("refused {stanza}: {e}"));
+        assert_eq!(write_stanza(&ours), write_stanza(&theirs), "{stanza}");
+        assert_eq!(body(&ours), body(&theirs), "{stanza}");
+        assert_eq!(ours.ns(), theirs.ns(), "{stanza}");
+    }
+    let large = format!(
+        "<message from='a@b'><body>{}</body></message>",
+        "x &amp; \u{e9}\r\n".repeat(30_000)
+    );
+    let theirs = theirs(&large).expect("rxml reads it");
+    assert_eq!(
+        write_stanza(&ours(&large).expect("read")),
+        write_stanza(&theirs)
+    );
+}
+
+#[test]
+fn both_readers_refuse_what_is_not_well_formed() {
+    let cases = [
+        "<message from='a@b'><body>x</message>",
+        "<message from='a@b'><body>x</bodyx></message>",
+        "<message from='a@b'from2='c'/>",
+        "<message from=a@b/>",
+        "<message from='a@b'><body>&nbsp;</body></message>",
+        "<message from='a@b'><body>&#0;</body></message>",
+        "<message from='a@b'><body>&#xD800;</body></message>",
+        "<message from='a@b'><body>a & b</body></message>",
+        "<message from='a<b'/>",
+        "<message from='a@b'><p:x/></message>",
+        "<message from='a@b' p:a='1'/>",
+        "<message from='a@b'><body>bell \u{7}</body></message>",
+        "<message from='a@b'><body>a ]]> b</body></message>",
+        "<message from='a@b'><!-- comment --></message>",
+        "<message from='a@b'><?pi x?></message>",
+        "<message from='a@b'><x xmlns:p=''/></message>",
+        "<message from='a@b'><1x/></message>",
+    ];
+    for stanza in cases {
+        assert!(theirs(stanza).is_none(), "rxml read {stanza}");
+        // The footer after it: an element left open is known malformed only when its
+        // parent closes.
+        let input = format!("{stanza}</stream:stream>");
+        assert!(
+            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+            "read {stanza}"
+        );
+    }
+}
+
+/// Where the readers differ, this one follows XML 1.0 (Prosody's expat and ejabberd's
+/// fast_xml do too): a lone carriage return in an attribute value is a space (§2.11,
+/// §3.3.3; rxml refused it), and an attribute given twice is an error (§3.1; rxml and
+/// minidom kept the last).
+#[test]
+fn where_the_readers_differ_xml_decides() {
+    let element = ours("<message from='a@b' id='x\ry'/>").expect("read");
+    assert_eq!(element.attr("id"), Some("x y"));
+    for twice in [
+        "<message from='a@b' from='c@d'/>",
+        "<message from='a@b' xmlns:q='urn:q' xmlns:r='urn:q' q:a='1' r:a='2'/>",
+    ] {
+        assert!(theirs(twice).is_some(), "{twice}");
+        let input = format!("{twice}</stream:stream>");
+        assert!(read(&input, usize::MAX).is_err(), "{twice}");
+    }
+}
+
+#[test]
+fn the_stream_is_cut_into_elements_whatever_the_pieces() {
+    let input = "  <message from='a@b'><body>one</body></message>\n \
+                 <presence from='a@b'/><iq from='a@b' type='get' id='x'><ping xmlns='urn:xmpp:ping'/></iq>\
+                 </stream:stream>";
+    let whole = read(input, usize::MAX).expect("read");
+    for chunk in [1, 2, 3, 7, 40] {
+        assert_eq!(read(input, chunk).expect("read"), whole, "{chunk}");
+    }
+    let names: Vec<_> = whole
+        .iter()
+        .map(|event| match event {
+            Event::Element(element) => element.name().to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["message", "presence", "iq", "Footer"]);
+}
+
+#[test]
+fn an_element_larger_than_the_bound_is_refused_before_it_ends() {
+    let mut reader = StreamReader::new(COMPONENT_NS, 100);
+    reader.buffer().extend_from_slice(HEADER.as_bytes());
+    assert!(matches!(
+        reader.next_event(),
+        Ok(Some(Event::Header { .. }))
+    ));
+    reader
+        .buffer()
+        .extend_from_slice(b"<message from='a@b'><body>");
+    assert_eq!(reader.next_event(), Ok(None));
+    reader.buffer().extend_from_slice(&[b'x'; 100]);
+    assert_eq!(reader.next_event(), Err(StreamReadError::TooLarge(100)));
+}
+
+#[test]
+fn text_between_elements_and_a_second_header_are_refused() {
+    assert!(read("<presence from='a@b'/>hello", usize::MAX).is_err());
+    assert!(read("<?xml version='1.0'?>", usize::MAX).is_err());
+    assert!(read("</stream:other>", usize::MAX).is_err());
+}
