@@ -67,15 +67,26 @@ fn read(data: &[u8], piece: usize) -> Read {
                     events.push(event);
                     assert!(events.len() <= input.len(), "the reader is spinning");
                     if end {
-                        return Read { events, failed: false };
+                        return Read {
+                            events,
+                            failed: false,
+                        };
                     }
                 }
                 Ok(None) => break,
-                Err(_) => return Read { events, failed: true },
+                Err(_) => {
+                    return Read {
+                        events,
+                        failed: true,
+                    }
+                }
             }
         }
     }
-    Read { events, failed: false }
+    Read {
+        events,
+        failed: false,
+    }
 }
 
 fn handle(element: Element) {
