@@ -351,11 +351,11 @@ fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, Malformed> {
             tag.name
         ));
     };
-    let mut element = Element::bare(local, namespace);
+    let mut element = Element::bare(local.as_str(), namespace);
     for attribute in tag.attributes {
-        let (prefix, local) = split_name(attribute.name)?;
+        let (prefix, name) = split_name(attribute.name)?;
         let namespace = match prefix {
-            "" if local == "xmlns" => continue,
+            "" if name.as_str() == "xmlns" => continue,
             "xmlns" => continue,
             "" => Namespace::NONE,
             "xml" => Namespace::XML,
@@ -369,27 +369,31 @@ fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, Malformed> {
                 }
             },
         };
-        let name = NcName::try_from(local)
-            .or_else(|_| malformed(format!("'{local}' is not a valid name")))?;
         if element
             .attrs_mut()
             .insert(namespace, name, attribute.value)
             .is_some()
         {
-            return malformed(format!("<{}>: the attribute '{local}' twice", tag.name));
+            return malformed(format!(
+                "<{}>: the attribute '{}' twice",
+                tag.name, attribute.name
+            ));
         }
     }
     Ok(element)
 }
 
-/// `prefix:local` → (`prefix`, `local`); an unprefixed name has the prefix `""`.
-fn split_name(name: &str) -> Result<(&str, &str), Malformed> {
+/// `prefix:local` → (`prefix`, `local`), each checked once; an unprefixed name has the
+/// prefix `""`.
+fn split_name(name: &str) -> Result<(&str, NcName), Malformed> {
     let (prefix, local) = name.split_once(':').unwrap_or(("", name));
     if !prefix.is_empty() {
         check_ncname(prefix)?;
     }
-    check_ncname(local)?;
-    Ok((prefix, local))
+    match NcName::try_from(local) {
+        Ok(local) => Ok((prefix, local)),
+        Err(_) => malformed(format!("'{local}' is not a valid name")),
+    }
 }
 
 #[cfg(test)]
