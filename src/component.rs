@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use minidom::Element;
 use tokio::sync::{mpsc, watch};
 
 use crate::backoff::jittered;
@@ -12,6 +11,7 @@ use crate::config::ComponentConfig;
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::metrics::Metrics;
+use crate::stanza::outgoing::OutgoingStanza;
 use crate::webhook::Webhook;
 use crate::xmpp::connection::{connect, ConnectError};
 use crate::xmpp::session::{serve, SessionContext};
@@ -21,7 +21,7 @@ use crate::RunError;
 pub struct Component {
     config: ComponentConfig,
     handle: Arc<ComponentHandle>,
-    outbox: mpsc::Receiver<Element>,
+    outbox: mpsc::Receiver<OutgoingStanza>,
 }
 
 impl Component {
@@ -123,7 +123,7 @@ impl Component {
 }
 
 /// Shut down while not connected: what was waiting for the server cannot be sent. Say so.
-fn stopped_disconnected(handle: &ComponentHandle, unsent: &[Element]) {
+fn stopped_disconnected(handle: &ComponentHandle, unsent: &[OutgoingStanza]) {
     let waiting = unsent.len() + handle.queued_replies();
     let running = handle.calls_in_flight();
     if waiting + running > 0 {

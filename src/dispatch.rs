@@ -290,7 +290,7 @@ impl Inner {
     /// Queues one stanza for the server connection.
     fn queue(&self, inbound: &Head, stanza: Element) {
         tracing::debug!(domain = %self.domain, kind = stanza.name(), to = stanza.attr("to"), "reply queued");
-        self.handle.queue_reply(stanza, inbound.from());
+        self.handle.queue_reply(&stanza, inbound.from());
     }
 
     fn refuse(&self, inbound: &Head, error: StanzaError, why: &str) -> Answer {

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
+use crate::stanza::outgoing::OutgoingStanza;
 
 /// Ids of iqs sent through the API start with this, so answers are found without a lookup
 /// for every other stanza.
@@ -19,7 +20,7 @@ pub const API_IQ_PREFIX: &str = "api-";
 /// A running component, as seen from outside its tasks.
 pub struct ComponentHandle {
     pub domain: String,
-    pub outbox: mpsc::Sender<Element>,
+    pub outbox: mpsc::Sender<OutgoingStanza>,
     pub metrics: ComponentMetrics,
     pub in_flight: Arc<Semaphore>,
     pub max_in_flight: u32,
@@ -88,7 +89,7 @@ fn unix(time: SystemTime) -> u64 {
 impl ComponentHandle {
     pub fn new(
         config: &ComponentConfig,
-        outbox: mpsc::Sender<Element>,
+        outbox: mpsc::Sender<OutgoingStanza>,
         metrics: ComponentMetrics,
     ) -> ComponentHandle {
         let max_in_flight =
@@ -177,9 +178,13 @@ impl ComponentHandle {
         }
     }
 
-    /// Queues a reply for the server connection; when the outbox (`max_queued_replies`) is
-    /// full or gone, the reply is dropped, counted and logged, naming `for_whom`.
-    pub fn queue_reply(&self, stanza: Element, for_whom: &str) {
+    /// Writes a reply and queues it for the server connection; when the outbox
+    /// (`max_queued_replies`) is full or gone, the reply is dropped, counted and logged,
+    /// naming `for_whom`.
+    pub fn queue_reply(&self, stanza: &Element, for_whom: &str) {
+        let Some(stanza) = self.write(stanza) else {
+            return;
+        };
         if let Err(error) = self.outbox.try_send(stanza) {
             self.metrics.dropped_replies.inc();
             let why = match error {
@@ -187,6 +192,22 @@ impl ComponentHandle {
                 mpsc::error::TrySendError::Closed(_) => "the component has stopped",
             };
             tracing::warn!("{}: reply to {for_whom} dropped: {why}", self.domain);
+        }
+    }
+
+    /// `stanza` written for the stream; one holding a character XML does not allow is
+    /// dropped, counted and logged (`None`), so that the rest still goes.
+    pub fn write(&self, stanza: &Element) -> Option<OutgoingStanza> {
+        match OutgoingStanza::write(stanza) {
+            Ok(written) => Some(written),
+            Err(error) => {
+                tracing::error!(
+                    "{}: dropped a stanza that cannot be written: {error}",
+                    self.domain
+                );
+                self.metrics.dropped_replies.inc();
+                None
+            }
         }
     }
 

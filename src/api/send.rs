@@ -18,6 +18,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::{ApiError, ApiState};
 use crate::handle::{ComponentHandle, API_IQ_PREFIX};
 use crate::stanza::fields::{stanza_from_fields, text, Defaults};
+use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::reply::ReplyError;
 use crate::stanza::request::WebhookRequest;
 use crate::stanza::xml::set_attr;
@@ -72,12 +73,12 @@ async fn send_inner(state: &ApiState, body: &[u8]) -> Result<Response, ApiError>
         .retry_after(5));
     }
     if !awaits_answer {
-        queue(component, stanza)?;
+        queue(component, &stanza)?;
         return Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response());
     }
     let timeout = iq_timeout(state, &fields)?;
     let answer = component.await_iq(&id);
-    if let Err(error) = queue(component, stanza) {
+    if let Err(error) = queue(component, &stanza) {
         component.forget_iq(&id);
         return Err(error);
     }
@@ -142,10 +143,18 @@ fn iq_timeout(state: &ApiState, fields: &Map<String, Value>) -> Result<Duration,
     }
 }
 
-fn queue(component: &ComponentHandle, stanza: Element) -> Result<(), ApiError> {
+/// Writes `stanza` for the stream and queues it.
+fn queue(component: &ComponentHandle, stanza: &Element) -> Result<(), ApiError> {
+    let written = OutgoingStanza::write(stanza).map_err(|error| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("the stanza cannot be sent: {error}"),
+        )
+    })?;
     component
         .outbox
-        .try_send(stanza)
+        .try_send(written)
         .map_err(|error| match error {
             TrySendError::Full(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

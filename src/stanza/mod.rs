@@ -3,6 +3,7 @@
 //!
 //! - [`stream`], [`parse`]: the server's stream, cut into elements and read into `Element`s.
 //! - [`xml`]: stanza text ⇄ `Element`.
+//! - [`outgoing`]: a stanza written for the server's stream, as it waits in the outbox.
 //! - [`request`]: a received stanza → the JSON body POSTed to the webhook.
 //! - [`reply`]: the webhook's answer (or failure) → the stanzas to send back.
 //! - [`error`]: stanza errors and the HTTP status table.
@@ -12,6 +13,7 @@
 pub mod error;
 pub mod fields;
 pub mod local;
+pub mod outgoing;
 pub mod parse;
 pub mod reply;
 pub mod request;

@@ -15,6 +15,7 @@ use super::outgoing::{send_keepalive, write_all, WriteError, KEEPALIVE_ID};
 use super::stream::ReadError;
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
+use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::Inbound;
 
 /// Replies written in one burst, at most.
@@ -69,8 +70,8 @@ pub struct SessionContext<'a> {
 pub async fn serve(
     mut stream: ComponentStream,
     context: &SessionContext<'_>,
-    outbox: &mut mpsc::Receiver<Element>,
-    unsent: &mut Vec<Element>,
+    outbox: &mut mpsc::Receiver<OutgoingStanza>,
+    unsent: &mut Vec<OutgoingStanza>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let served = serve_stream(&mut stream, context, outbox, unsent, shutdown).await;
@@ -86,8 +87,8 @@ pub async fn serve(
 async fn serve_stream(
     stream: &mut ComponentStream,
     context: &SessionContext<'_>,
-    outbox: &mut mpsc::Receiver<Element>,
-    unsent: &mut Vec<Element>,
+    outbox: &mut mpsc::Receiver<OutgoingStanza>,
+    unsent: &mut Vec<OutgoingStanza>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     if !unsent.is_empty() {
@@ -135,7 +136,8 @@ async fn serve_stream(
                 Ok(element) => {
                     let held = take_slot(context).await?;
                     slot_free = context.handle.in_flight.available_permits() > 0;
-                    unsent.extend(handle(element, held, context)?);
+                    let answers = handle(element, held, context)?;
+                    unsent.extend(answers.iter().filter_map(|s| context.handle.write(s)));
                     if !unsent.is_empty() {
                         write_all(stream, unsent, context.handle).await?;
                         last_write = Instant::now();
@@ -182,7 +184,7 @@ async fn salvage(stream: &mut ComponentStream, context: &SessionContext<'_>) {
         };
         salvaged += 1;
         for answer in answers {
-            context.handle.queue_reply(answer, context.domain);
+            context.handle.queue_reply(&answer, context.domain);
         }
     }
     if salvaged > 0 {
@@ -228,8 +230,8 @@ fn handle(
 async fn drain(
     mut stream: ComponentStream,
     context: &SessionContext<'_>,
-    outbox: &mut mpsc::Receiver<Element>,
-    unsent: &mut Vec<Element>,
+    outbox: &mut mpsc::Receiver<OutgoingStanza>,
+    unsent: &mut Vec<OutgoingStanza>,
 ) -> Result<(), SessionError> {
     let all_done =
         Arc::clone(&context.handle.in_flight).acquire_many_owned(context.handle.max_in_flight);

@@ -1,0 +1,110 @@
+//! A stanza on its way to the server, already written as the text the component stream
+//! carries. Whoever makes a stanza writes it (a dispatch worker, the API), so what waits in the
+//! outbox is one string per stanza, not an element tree, and the session only copies bytes.
+
+use minidom::Element;
+
+use super::xml::{append_stanza, XmlError};
+
+/// Room reserved for a stanza's text before it is written: most replies fit, so the text is
+/// not grown piece by piece.
+const TYPICAL_STANZA: usize = 256;
+
+/// One stanza written for the component stream, with the error condition it carries (counted
+/// in the metrics once it is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingStanza {
+    text: Box<str>,
+    error_condition: Option<Box<str>>,
+}
+
+impl OutgoingStanza {
+    /// Writes `stanza` as [`append_stanza`] does; a stanza holding a character XML does not
+    /// allow is refused (the server would close the stream on it).
+    pub fn write(stanza: &Element) -> Result<OutgoingStanza, XmlError> {
+        let mut text = String::with_capacity(TYPICAL_STANZA);
+        append_stanza(stanza, &mut text)?;
+        Ok(OutgoingStanza {
+            text: text.into_boxed_str(),
+            error_condition: error_condition(stanza).map(Into::into),
+        })
+    }
+
+    /// The stanza's XML text, as it goes on the stream.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// For an error stanza, its defined condition (`item-not-found`, ...): the first child of
+    /// `<error/>` that is not `<text/>`, or `undefined-condition` when there is none.
+    pub fn error_condition(&self) -> Option<&str> {
+        self.error_condition.as_deref()
+    }
+}
+
+fn error_condition(stanza: &Element) -> Option<&str> {
+    if stanza.attr("type") != Some("error") {
+        return None;
+    }
+    let error = stanza.children().find(|child| child.name() == "error");
+    let condition = error.and_then(|e| e.children().find(|c| c.name() != "text"));
+    Some(condition.map_or("undefined-condition", Element::name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stanza::xml::parse_stanza;
+
+    fn written(text: &str) -> OutgoingStanza {
+        OutgoingStanza::write(&parse_stanza(text).expect("a stanza")).expect("writable")
+    }
+
+    #[test]
+    fn a_stanza_is_written_as_the_stream_carries_it() {
+        let stanza = written(
+            "<message xmlns='jabber:client' to='a@b' from='bot.example' type='chat'>\
+             <body>x &amp; &lt;y&gt;</body><active xmlns='http://jabber.org/protocol/chatstates'/>\
+             </message>",
+        );
+        assert_eq!(
+            stanza.text(),
+            "<message from='bot.example' to='a@b' type='chat'><body>x &amp; &lt;y&gt;</body>\
+             <active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+        );
+        assert_eq!(stanza.error_condition(), None);
+    }
+
+    #[test]
+    fn an_error_stanza_names_its_condition() {
+        let stanza = written(
+            "<iq type='error' id='1' to='a@b/c' from='bot.example'>\
+             <error type='cancel'><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>gone</text>\
+             <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        );
+        assert_eq!(stanza.error_condition(), Some("item-not-found"));
+        let bare = written("<message type='error' to='a@b'><error type='wait'/></message>");
+        assert_eq!(bare.error_condition(), Some("undefined-condition"));
+        let without_error = written("<message type='error' to='a@b'/>");
+        assert_eq!(without_error.error_condition(), Some("undefined-condition"));
+    }
+
+    #[test]
+    fn a_stanza_with_a_character_xml_forbids_is_refused() {
+        let mut stanza = parse_stanza("<message to='a@b'><body/></message>").expect("a stanza");
+        if let Some(body) = stanza.get_child_mut("body", crate::stanza::COMPONENT_NS) {
+            body.append_text_node("bell \u{7}");
+        }
+        assert_eq!(OutgoingStanza::write(&stanza), Err(XmlError::NotXmlText));
+    }
+
+    #[test]
+    fn a_long_stanza_is_written_whole() {
+        let body = "word ".repeat(10_000);
+        let stanza = written(&format!("<message to='a@b'><body>{body}</body></message>"));
+        assert_eq!(
+            stanza.text(),
+            format!("<message to='a@b'><body>{body}</body></message>")
+        );
+    }
+}
