@@ -8,6 +8,20 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use component_http::Config;
 
+/// jemalloc rather than glibc's malloc: with many calls in flight, glibc's per-thread arenas
+/// hold on to freed memory (peak RSS at 10,000 in flight: 24–25 MiB with glibc, 19 MiB with
+/// this) and its allocator is the daemon's hottest code (bench/README.md).
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read before `main`: one arena, as the daemon's few threads allocate
+/// little at a time and a second arena only doubles what is kept. `_RJEM_MALLOC_CONF` in the
+/// environment overrides it.
+#[cfg(unix)]
+#[export_name = "_rjem_malloc_conf"]
+static JEMALLOC_OPTIONS: &[u8; 10] = b"narenas:1\0";
+
 /// Connects to an XMPP server as an external component (XEP-0114) and turns every stanza
 /// into an HTTP POST to a webhook; the webhook's JSON answer becomes the reply.
 #[derive(Parser)]
