@@ -1,8 +1,42 @@
-//! Finding, eight bytes at a time, the few bytes that XML or JSON must escape (and walking
-//! text from one to the next, for both escapers), and the
-//! characters XML does not allow: every body byte passes through here at least twice (the
-//! request's `stanza` and `body`, the reply's text), so a byte-by-byte loop showed at the
-//! top of the profile with 200 kB bodies.
+//! Finding, 32 and eight bytes at a time, the few bytes that XML or JSON must escape (and
+//! walking text from one to the next, for both escapers), and the characters XML does not
+//! allow: every body byte passes through here at least twice (the request's `stanza` and
+//! `body`, the reply's text), so a byte-by-byte loop showed at the top of the profile with
+//! 200 kB bodies.
+
+/// Bytes looked at together by the fast scans: LLVM turns a branch-free fold over 32 bytes
+/// into SIMD compares (SSE2 on any x86-64). Measured on 200 kB of plain text: about 2.5 times
+/// the eight-byte words below, which still serve the shorter rest (16 bytes were slower).
+const BLOCK: usize = 32;
+
+/// How many bytes from the start of `bytes`, in whole blocks, hold no byte `suspect` flags.
+/// `suspect` must be branch-free (`|`, not `||`) for the fold to become SIMD.
+fn clean_blocks(bytes: &[u8], suspect: impl Fn(u8) -> bool) -> usize {
+    let mut clean = 0;
+    for block in bytes.chunks_exact(BLOCK) {
+        if block.iter().fold(false, |any, &byte| any | suspect(byte)) {
+            break;
+        }
+        clean += BLOCK;
+    }
+    clean
+}
+
+/// [`is_special`] without branches, for [`clean_blocks`].
+fn may_need_escaping(byte: u8) -> bool {
+    (byte < 0x20)
+        | (byte == b'&')
+        | (byte == b'<')
+        | (byte == b'>')
+        | (byte == b'\'')
+        | (byte == b'"')
+        | (byte == b'\\')
+}
+
+/// A control character, or the first byte of U+FFFE/U+FFFF: what [`is_xml_text`] looks at.
+fn may_be_forbidden(byte: u8) -> bool {
+    (byte < 0x20) | (byte == 0xEF)
+}
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -31,7 +65,7 @@ pub fn is_special(byte: u8) -> bool {
 
 /// How many bytes at the start of `bytes` are not [`is_special`].
 pub fn plain_len(bytes: &[u8]) -> usize {
-    let mut at = 0;
+    let mut at = clean_blocks(bytes, may_need_escaping);
     while let Some(word) = word_at(bytes, at) {
         let special = any_below(word, 0x20)
             | any_equal(word, b'&')
@@ -79,6 +113,7 @@ pub fn is_xml_text(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut at = 0;
     loop {
+        at += clean_blocks(&bytes[at..], may_be_forbidden);
         while let Some(word) = word_at(bytes, at) {
             if any_below(word, 0x20) | any_equal(word, 0xEF) != 0 {
                 break;
@@ -117,7 +152,7 @@ mod tests {
     }
 
     /// Every ASCII byte and some multi-byte characters, at every offset around the
-    /// eight-byte blocks.
+    /// eight-byte words and the 32-byte blocks (the first, second and third block).
     fn samples() -> Vec<String> {
         let mut inserts: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
         inserts.extend(
@@ -128,8 +163,8 @@ mod tests {
         );
         let mut samples = Vec::new();
         for insert in &inserts {
-            for offset in 0..18 {
-                let mut text = "abcdefghijklmnopqrstuvwxyz"[..offset].to_string();
+            for offset in 0..(2 * BLOCK + 10) {
+                let mut text = "abcdefghijklmnopqrstuvwxyz".repeat(3)[..offset].to_string();
                 text.push_str(insert);
                 text.push_str("tail after it, long enough");
                 samples.push(text);
