@@ -15,7 +15,7 @@ use api::check_api;
 pub use api::ApiConfig;
 use raw::{RawComponent, RawFile, RawRetry, RawServer};
 use secret::{post_headers, read_secret_file, signing_key};
-pub use secret::{Secret, SigningKey};
+pub use secret::{PostUrl, Secret, SigningKey};
 
 /// A configuration that cannot be used, with the file it came from.
 #[derive(Debug, thiserror::Error)]
@@ -42,8 +42,7 @@ pub struct ComponentConfig {
     pub server_host: String,
     pub server_port: u16,
     pub secret: Secret,
-    #[serde(serialize_with = "url_text")]
-    pub post_url: url::Url,
+    pub post_url: PostUrl,
     pub stanzas: Vec<Kind>,
     #[serde(serialize_with = "seconds")]
     pub timeout: Duration,
@@ -91,15 +90,6 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     #[serde(serialize_with = "seconds")]
     pub max_elapsed: Duration,
-}
-
-/// The URL as given, a password in it shown as `***`.
-fn url_text<S: Serializer>(value: &url::Url, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut shown = value.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    }
-    serializer.serialize_str(shown.as_str())
 }
 
 fn optional_seconds<S: Serializer>(
@@ -197,7 +187,7 @@ fn check_component(
         .post_url
         .ok_or("missing key 'post_url' (or 'component_post_url')")?;
     let post_url = match url::Url::parse(&post_url) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        Ok(url) if matches!(url.scheme(), "http" | "https") => PostUrl::new(url),
         Ok(url) => {
             return Err(format!(
                 "key 'post_url': scheme '{}' is not http or https",

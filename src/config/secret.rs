@@ -1,7 +1,9 @@
 //! Secrets in the configuration — the component secret, the webhook signing key, static
-//! request headers — kept out of every printout, and read from files when asked.
+//! request headers, a password in the webhook URL — kept out of every printout, and read
+//! from files when asked.
 
 use std::fmt;
+use std::ops::Deref;
 use std::path::Path;
 
 use serde::{Serialize, Serializer};
@@ -51,6 +53,45 @@ impl fmt::Debug for SigningKey {
 impl Serialize for SigningKey {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str("***")
+    }
+}
+
+/// The webhook URL (`post_url`); a password in it is printed as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostUrl(url::Url);
+
+impl PostUrl {
+    pub fn new(url: url::Url) -> PostUrl {
+        PostUrl(url)
+    }
+
+    /// The URL as printed: its password, if any, replaced by `***`.
+    fn shown(&self) -> url::Url {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        shown
+    }
+}
+
+impl Deref for PostUrl {
+    type Target = url::Url;
+
+    fn deref(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PostUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.shown().as_str(), f)
+    }
+}
+
+impl Serialize for PostUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.shown().as_str())
     }
 }
 

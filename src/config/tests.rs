@@ -150,6 +150,12 @@ fn printed_configuration_hides_secrets() {
         "{printed}"
     );
     assert!(!printed.contains("hunter2"));
+    let debugged = format!("{:?}", parse(&with_password).expect("valid"));
+    assert!(
+        debugged.contains("https://bot:***@example.com/"),
+        "{debugged}"
+    );
+    assert!(!debugged.contains("hunter2"), "{debugged}");
 }
 
 #[test]
