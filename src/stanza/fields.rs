@@ -2,6 +2,8 @@
 //! — turned into an `Element`: either `stanza` (raw XML) or `kind`, `to`, `from`, `type`,
 //! `id` and `body`, with the caller's defaults, and the address checks both need.
 
+use std::borrow::Cow;
+
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{Map, Value};
@@ -61,7 +63,7 @@ fn described_stanza(
 ) -> Result<Element, ReplyError> {
     let kind = match text(fields, "kind")? {
         None => defaults.kind,
-        Some(name) => Kind::of(&name).ok_or(ReplyError::UnknownKind(name))?,
+        Some(name) => Kind::of(&name).ok_or_else(|| ReplyError::UnknownKind(name.into_owned()))?,
     };
     let mut stanza = Element::bare(kind.as_str(), COMPONENT_NS);
     for (field, attr) in [("to", xml_ncname!("to")), ("from", xml_ncname!("from"))] {
@@ -71,8 +73,8 @@ fn described_stanza(
     }
     let stanza_type = match (text(fields, "type")?, kind) {
         (Some(value), _) => Some(value),
-        (None, Kind::Message) => Some("chat".to_string()),
-        (None, Kind::Iq) => Some(defaults.iq_type.to_string()),
+        (None, Kind::Message) => Some(Cow::Borrowed("chat")),
+        (None, Kind::Iq) => Some(Cow::Borrowed(defaults.iq_type)),
         (None, Kind::Presence) => None,
     };
     if let Some(value) = stanza_type {
@@ -80,26 +82,34 @@ fn described_stanza(
     }
     let id = match (text(fields, "id")?, kind) {
         (Some(value), _) => Some(value),
-        (None, Kind::Iq) => defaults.iq_id.map(str::to_string),
+        (None, Kind::Iq) => defaults.iq_id.map(Cow::Borrowed),
         (None, _) => None,
     };
     if let Some(value) = id {
         set_attr(&mut stanza, xml_ncname!("id"), &value);
     }
     if let (Some(body), Kind::Message) = (text(fields, "body")?, kind) {
-        stanza.append_child(Element::builder("body", COMPONENT_NS).append(body).build());
+        stanza.append_child(
+            Element::builder("body", COMPONENT_NS)
+                .append(body.into_owned())
+                .build(),
+        );
     }
     Ok(stanza)
 }
 
-/// A field as text: strings as they are, numbers and booleans written out, null as absent.
-pub fn text(fields: &Map<String, Value>, name: &'static str) -> Result<Option<String>, ReplyError> {
+/// A field as text: strings as they are (borrowed, not copied), numbers and booleans
+/// written out, null as absent.
+pub fn text<'a>(
+    fields: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<Cow<'a, str>>, ReplyError> {
     match fields.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(value)) if !is_xml_text(value) => Err(ReplyError::NotXmlText(name)),
-        Some(Value::String(value)) => Ok(Some(value.clone())),
-        Some(Value::Number(value)) => Ok(Some(value.to_string())),
-        Some(Value::Bool(value)) => Ok(Some(value.to_string())),
+        Some(Value::String(value)) => Ok(Some(Cow::Borrowed(value))),
+        Some(Value::Number(value)) => Ok(Some(Cow::Owned(value.to_string()))),
+        Some(Value::Bool(value)) => Ok(Some(Cow::Owned(value.to_string()))),
         Some(_) => Err(ReplyError::BadField(name)),
     }
 }
