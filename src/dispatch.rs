@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use crate::config::ComponentConfig;
 use crate::handle::ComponentHandle;
@@ -30,8 +30,10 @@ use crate::webhook::Webhook;
 #[derive(Clone)]
 pub struct Dispatcher {
     inner: Arc<Inner>,
-    /// Calls ready for a worker. Never full: each call holds one of `max_in_flight` permits.
-    ready: mpsc::Sender<Call>,
+    /// Calls ready for a worker (a multi-consumer queue: each call wakes one idle worker).
+    /// Bounded by the `max_in_flight` permit each call holds; the queue itself is unbounded
+    /// so that it allocates as it fills (a bounded one takes all its slots at once).
+    ready: async_channel::Sender<Call>,
 }
 
 /// A stanza on its way to the webhook, holding one of the `max_in_flight` permits until its
@@ -91,10 +93,9 @@ impl Dispatcher {
             conversation_keys: RandomState::new(),
             abandon: watch::channel(false).0,
         });
-        let (ready, calls) = mpsc::channel(config.max_in_flight);
-        let calls = Arc::new(tokio::sync::Mutex::new(calls));
+        let (ready, calls) = async_channel::unbounded();
         for _ in 0..config.max_connections {
-            tokio::spawn(Arc::clone(&inner).work(Arc::clone(&calls)));
+            tokio::spawn(Arc::clone(&inner).work(calls.clone()));
         }
         Dispatcher { inner, ready }
     }
@@ -154,11 +155,7 @@ impl Dispatcher {
         if let Err(refused) = self.ready.try_send(call) {
             // Cannot be full (see `ready`), nor closed while `self` lives; if it were, the
             // call is delivered on a task of its own rather than lost.
-            let call = match refused {
-                mpsc::error::TrySendError::Full(call) | mpsc::error::TrySendError::Closed(call) => {
-                    call
-                }
-            };
+            let call = refused.into_inner();
             let inner = Arc::clone(&self.inner);
             tokio::spawn(async move { inner.converse(call).await });
         }
@@ -178,10 +175,8 @@ fn bare(jid: &str) -> &str {
 impl Inner {
     /// One worker: takes ready calls one at a time, and stays with a conversation while it
     /// has stanzas waiting.
-    async fn work(self: Arc<Self>, calls: Arc<tokio::sync::Mutex<mpsc::Receiver<Call>>>) {
-        loop {
-            let next = calls.lock().await.recv().await;
-            let Some(call) = next else { return };
+    async fn work(self: Arc<Self>, calls: async_channel::Receiver<Call>) {
+        while let Ok(call) = calls.recv().await {
             self.converse(call).await;
         }
     }
