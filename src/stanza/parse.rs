@@ -285,12 +285,8 @@ pub fn parse_element(text: &str, scope: &mut Scope) -> Result<Element, Malformed
                     return malformed(format!("</{tag}> closes <{}>", open.tag));
                 }
                 scope.bindings.truncate(open.scope_len);
-                match stack.last_mut() {
-                    Some(parent) => {
-                        parent.element.append_child(open.element);
-                    }
-                    None if at == bytes.len() => return Ok(open.element),
-                    None => return malformed("more after the element"),
+                if let Some(done) = finish(&mut stack, open.element, at == bytes.len()) {
+                    return done;
                 }
             }
             Some(b'!') if text[at..].starts_with("<![CDATA[") => {
@@ -329,15 +325,28 @@ pub fn parse_element(text: &str, scope: &mut Scope) -> Result<Element, Malformed
                     continue;
                 }
                 scope.bindings.truncate(scope_len);
-                match stack.last_mut() {
-                    Some(parent) => {
-                        parent.element.append_child(element);
-                    }
-                    None if at == bytes.len() => return Ok(element),
-                    None => return malformed("more after the element"),
+                if let Some(done) = finish(&mut stack, element, at == bytes.len()) {
+                    return done;
                 }
             }
         }
+    }
+}
+
+/// A closed element goes into its parent (`None`: read on); the outermost one is the result
+/// when the text ends with it.
+fn finish(
+    stack: &mut [Open<'_>],
+    element: Element,
+    at_end: bool,
+) -> Option<Result<Element, Malformed>> {
+    match stack.last_mut() {
+        Some(parent) => {
+            parent.element.append_child(element);
+            None
+        }
+        None if at_end => Some(Ok(element)),
+        None => Some(malformed("more after the element")),
     }
 }
 
