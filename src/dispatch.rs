@@ -93,6 +93,7 @@ impl Dispatcher {
             conversation_keys: RandomState::new(),
             abandon: watch::channel(false).0,
         });
+        tokio::spawn(inner.webhook.sweep_unused());
         let (ready, calls) = async_channel::unbounded();
         for _ in 0..config.max_connections {
             tokio::spawn(Arc::clone(&inner).work(calls.clone()));

@@ -1,8 +1,9 @@
-//! The HTTP edge: one keep-alive connection pool per component, POSTing the JSON request
-//! (signed, with a `webhook-id` that stays the same across retries) and reading at most
-//! `max_response_size` of the answer. What it returns carries no HTTP types, so the stanza
-//! mapping stays pure.
+//! The HTTP edge: POSTing the JSON request (signed, with a `webhook-id` that stays the same
+//! across retries) on a keep-alive connection ([`connection`]), and reading
+//! at most `max_response_size` of the answer. What it returns carries no HTTP types, so the
+//! stanza mapping stays pure.
 
+pub mod connection;
 pub mod retry;
 pub mod signature;
 
@@ -11,14 +12,14 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use bytes::Bytes;
 use http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT as USER_AGENT_HEADER,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use self::connection::{Connections, Connector};
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
 use crate::metrics::ComponentMetrics;
@@ -26,9 +27,6 @@ use crate::stanza::reply::WebhookOutcome;
 
 /// The `User-Agent` of every webhook request.
 pub const USER_AGENT: &str = concat!("component-http/", env!("CARGO_PKG_VERSION"));
-
-/// How long an unused keep-alive connection stays open.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Why the webhook client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -45,17 +43,18 @@ pub enum ClientError {
     },
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// A component's webhook: its URL, its connection pool and its delivery policy. Its only
+/// A component's webhook: its URL, its connections and its delivery policy. Its only
 /// callers are the dispatcher's `max_connections` workers, one call each at a time: that
 /// bounds the connections in use.
 #[derive(Clone)]
 pub struct Webhook {
-    http: HttpClient,
-    /// The URL as hyper takes it, parsed once.
+    connector: Connector,
+    connections: Connections,
+    /// The URL as hyper connects to it, parsed once.
     uri: Uri,
-    /// User-Agent, Content-Type and `post_headers`: the same on every request.
+    /// Its path and query: what an HTTP/1.1 request line carries.
+    target: Uri,
+    /// Host, User-Agent, Content-Type and `post_headers`: the same on every request.
     headers: HeaderMap,
     timeout: Duration,
     max_response_size: usize,
@@ -109,6 +108,19 @@ impl Webhook {
                 domain: domain(),
                 source,
             })?;
+        let target = uri
+            .path_and_query()
+            .map_or(Ok(Uri::from_static("/")), |path| {
+                Uri::try_from(path.as_str())
+            })
+            .map_err(|source| ClientError::Url {
+                domain: domain(),
+                source,
+            })?;
+        if let Some(host) = host_header(&config.post_url) {
+            // A `Host` in post_headers wins, as it did with hyper's pooled client.
+            headers.entry(HOST).or_insert(host);
+        }
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -128,15 +140,12 @@ impl Webhook {
                     .with_no_client_auth(),
             )
         };
-        let https = tls.https_or_http().enable_http1().wrap_connector(tcp);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_max_idle_per_host(config.max_connections)
-            .build(https);
+        let connector = tls.https_or_http().enable_http1().wrap_connector(tcp);
         Ok(Webhook {
-            http,
+            connector,
+            connections: Connections::new(config.max_connections),
             uri,
+            target,
             headers,
             timeout: config.timeout,
             max_response_size: config.max_response_size,
@@ -144,6 +153,12 @@ impl Webhook {
             signing_key: config.signing_secret.clone(),
             metrics,
         })
+    }
+
+    /// Closes, from time to time, the unused connections that are closed or idle too long;
+    /// to be spawned (it ends when the webhook is dropped).
+    pub fn sweep_unused(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        Connections::sweep(self.connections.downgrade())
     }
 
     /// Delivers one JSON body, trying again while [`retry::next_wait`] says so.
@@ -191,7 +206,26 @@ impl Webhook {
         }
     }
 
+    /// One request and its answer. The connection is kept only when the answer was read
+    /// whole.
     async fn attempt(&self, id: &str, body: Bytes) -> Attempt {
+        let request = self.request(id, body);
+        let (mut open, response) = match self
+            .connections
+            .send(&self.connector, &self.uri, request)
+            .await
+        {
+            Ok(sent) => sent,
+            Err(error) => return failed(&*error),
+        };
+        let attempt = open.drive(self.read(response)).await;
+        if matches!(attempt.outcome, WebhookOutcome::Response { .. }) {
+            self.connections.keep(open);
+        }
+        attempt
+    }
+
+    fn request(&self, id: &str, body: Bytes) -> Request<Full<Bytes>> {
         let mut headers = self.headers.clone();
         if let Ok(value) = HeaderValue::from_str(id) {
             headers.insert("webhook-id", value);
@@ -206,12 +240,13 @@ impl Webhook {
         }
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.uri.clone();
+        *request.uri_mut() = self.target.clone();
         *request.headers_mut() = headers;
-        let response = match self.http.request(request).await {
-            Ok(response) => response,
-            Err(error) => return failed(&error),
-        };
+        request
+    }
+
+    /// The answer's status, headers and body (at most `max_response_size`).
+    async fn read(&self, response: Response<Incoming>) -> Attempt {
         let (parts, mut incoming) = response.into_parts();
         let status = parts.status.as_u16();
         let header = |name| {
@@ -277,6 +312,16 @@ fn without_credentials(url: &url::Url) -> (url::Url, Option<HeaderValue>) {
     let _ = bare.set_username("");
     let _ = bare.set_password(None);
     (bare, header)
+}
+
+/// `host` or `host:port` (a port other than the scheme's own), as HTTP/1.1 requires.
+fn host_header(url: &url::Url) -> Option<HeaderValue> {
+    let host = url.host_str()?;
+    let value = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    HeaderValue::from_str(&value).ok()
 }
 
 fn unix_seconds() -> u64 {
