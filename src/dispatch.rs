@@ -253,7 +253,13 @@ impl Inner {
         let typing_after = self
             .typing_after
             .filter(|_| wants_typing_notice(inbound, has_body));
-        let typing = tokio::time::sleep(typing_after.unwrap_or(Duration::MAX));
+        // Made on its first poll: no clock read for the calls that never wait for it.
+        let typing = async {
+            match typing_after {
+                Some(after) => tokio::time::sleep(after).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::pin!(typing);
         let mut typed = false;
         let mut answer = loop {

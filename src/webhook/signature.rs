@@ -1,6 +1,9 @@
 //! Standard Webhooks signatures: `webhook-signature: v1,<base64 HMAC-SHA256 of
 //! "id.timestamp.body">`, so a webhook can check that a request comes from us, unaltered.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -24,11 +27,15 @@ pub fn sign(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
     )
 }
 
-/// A new `webhook-id`: unique per stanza, the same on every attempt.
+/// A new `webhook-id`: unique per stanza, the same on every attempt. A random prefix drawn
+/// once per process (ids differ across restarts), then a count: no clock read or hashing
+/// per stanza.
 pub fn new_message_id() -> String {
-    let high = crate::backoff::random_u64();
-    let low = crate::backoff::random_u64();
-    format!("msg_{high:016x}{low:016x}")
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(crate::backoff::random_u64);
+    let count = COUNT.fetch_add(1, Ordering::Relaxed);
+    format!("msg_{prefix:016x}{count:016x}")
 }
 
 #[cfg(test)]
