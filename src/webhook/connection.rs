@@ -5,7 +5,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
@@ -83,7 +83,7 @@ impl Connections {
     /// The connection used last, unless it is known closed or was unused too long (then
     /// none: those below it have waited longer).
     fn take(&self) -> Option<Open> {
-        let open = self.unused.lock().ok()?.pop()?;
+        let open = lock(&self.unused).pop()?;
         (open.is_open() && open.idle_since.elapsed() < IDLE_TIMEOUT).then_some(open)
     }
 
@@ -93,10 +93,9 @@ impl Connections {
             return;
         }
         open.idle_since = Instant::now();
-        if let Ok(mut unused) = self.unused.lock() {
-            if unused.len() < self.max {
-                unused.push(open);
-            }
+        let mut unused = lock(&self.unused);
+        if unused.len() < self.max {
+            unused.push(open);
         }
     }
 
@@ -109,9 +108,7 @@ impl Connections {
             let Some(unused) = unused.upgrade() else {
                 return;
             };
-            let Ok(mut unused) = unused.lock() else {
-                return;
-            };
+            let mut unused = lock(&unused);
             // No need to be woken: the next sweep or call polls them again.
             let waker = Waker::from(Arc::new(Unwoken));
             let mut cx = Context::from_waker(&waker);
@@ -126,6 +123,12 @@ impl Connections {
     pub fn downgrade(&self) -> Weak<Mutex<Vec<Open>>> {
         Arc::downgrade(&self.unused)
     }
+}
+
+/// The stack, also after a panic elsewhere while it was held: pushing, popping and
+/// retaining leave it whole.
+fn lock(unused: &Mutex<Vec<Open>>) -> MutexGuard<'_, Vec<Open>> {
+    unused.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The waker of the sweep's polls, which wait for nothing.

@@ -184,7 +184,7 @@ async fn a_connection_closed_while_unused_is_replaced() {
     for _ in 0..3 {
         post_ok(&webhook).await;
         // The peer closes the connection while it is kept, unused.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(connections(&seen), [0, 1, 2]);
 }
@@ -195,7 +195,7 @@ async fn the_sweep_lets_go_of_closed_and_long_unused_connections() {
     let webhook = self::webhook(&format!("http://127.0.0.1:{closing}/"));
     tokio::spawn(webhook.sweep_unused());
     post_ok(&webhook).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(unused(&webhook), 1);
     tokio::time::pause(); // the clock jumps ahead while all wait
     tokio::time::sleep(Duration::from_secs(11)).await;
