@@ -5,7 +5,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
@@ -32,9 +32,13 @@ type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
 type Body = Full<Bytes>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The unused connections of one webhook, the one used last on top; at most `max` of them.
+/// How to reach one webhook, and its unused connections, the one used last on top; at most
+/// `max` of them.
 #[derive(Clone)]
 pub struct Connections {
+    connector: Connector,
+    /// The URL as the connector takes it.
+    uri: Uri,
     unused: Arc<Mutex<Vec<Open>>>,
     max: usize,
 }
@@ -49,8 +53,10 @@ pub struct Open {
 }
 
 impl Connections {
-    pub fn new(max: usize) -> Connections {
+    pub fn new(connector: Connector, uri: Uri, max: usize) -> Connections {
         Connections {
+            connector,
+            uri,
             unused: Arc::new(Mutex::new(Vec::new())),
             max,
         }
@@ -62,8 +68,6 @@ impl Connections {
     /// short (timeout, shutdown) drops it, as it should: it is mid-request.
     pub async fn send(
         &self,
-        connector: &Connector,
-        uri: &Uri,
         mut request: Request<Body>,
     ) -> Result<(Open, Response<Incoming>), BoxError> {
         if let Some(mut open) = self.take() {
@@ -75,7 +79,7 @@ impl Connections {
                 },
             }
         }
-        let mut open = Open::connect(connector, uri.clone()).await?;
+        let mut open = Open::connect(&self.connector, self.uri.clone()).await?;
         let response = open.send(request).await.map_err(|e| e.into_error())?;
         Ok((open, response))
     }
@@ -100,28 +104,26 @@ impl Connections {
     }
 
     /// Every [`SWEEP_EVERY`], closes the unused connections that the webhook closed (their
-    /// I/O is done here, which sees it) or that were unused for [`IDLE_TIMEOUT`]. Ends when
-    /// the webhook is dropped.
-    pub async fn sweep(unused: Weak<Mutex<Vec<Open>>>) {
-        loop {
-            tokio::time::sleep(SWEEP_EVERY).await;
-            let Some(unused) = unused.upgrade() else {
-                return;
-            };
-            let mut unused = lock(&unused);
-            // No need to be woken: the next sweep or call polls them again.
-            let waker = Waker::from(Arc::new(Unwoken));
-            let mut cx = Context::from_waker(&waker);
-            for open in unused.iter_mut() {
-                open.poll_connection(&mut cx);
+    /// I/O is done here, which sees it) or that were unused for [`IDLE_TIMEOUT`]. To be
+    /// spawned: it holds them weakly, and ends once they are dropped.
+    pub fn sweep(&self) -> impl Future<Output = ()> + Send + 'static {
+        let unused = Arc::downgrade(&self.unused);
+        async move {
+            loop {
+                tokio::time::sleep(SWEEP_EVERY).await;
+                let Some(unused) = unused.upgrade() else {
+                    return;
+                };
+                let mut unused = lock(&unused);
+                // No need to be woken: the next sweep or call polls them again.
+                let waker = Waker::from(Arc::new(Unwoken));
+                let mut cx = Context::from_waker(&waker);
+                for open in unused.iter_mut() {
+                    open.poll_connection(&mut cx);
+                }
+                unused.retain(|open| open.is_open() && open.idle_since.elapsed() < IDLE_TIMEOUT);
             }
-            unused.retain(|open| open.is_open() && open.idle_since.elapsed() < IDLE_TIMEOUT);
         }
-    }
-
-    /// What [`Connections::sweep`] needs: it must not keep them alive.
-    pub fn downgrade(&self) -> Weak<Mutex<Vec<Open>>> {
-        Arc::downgrade(&self.unused)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The webhook's connections against a real HTTP/1.1 peer on loopback: calls reuse the
 //! connection used last, one the webhook closed while unused is replaced without the call
-//! failing, and the sweep lets go of closed and long-unused ones. The peer is written out here so that it can close a kept connection
-//! at a chosen moment, as servers with a short keep-alive timeout do.
+//! failing, and the sweep lets go of closed and long-unused ones. The peer is written out
+//! here so that it can close a kept connection at a chosen moment, as servers with a short
+//! keep-alive timeout do.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use self::connection::{Connections, Connector};
+use self::connection::Connections;
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
 use crate::metrics::ComponentMetrics;
@@ -48,11 +48,8 @@ pub enum ClientError {
 /// bounds the connections in use.
 #[derive(Clone)]
 pub struct Webhook {
-    connector: Connector,
     connections: Connections,
-    /// The URL as hyper connects to it, parsed once.
-    uri: Uri,
-    /// Its path and query: what an HTTP/1.1 request line carries.
+    /// The URL's path and query: what an HTTP/1.1 request line carries.
     target: Uri,
     /// Host, User-Agent, Content-Type and `post_headers`: the same on every request.
     headers: HeaderMap,
@@ -142,9 +139,7 @@ impl Webhook {
         };
         let connector = tls.https_or_http().enable_http1().wrap_connector(tcp);
         Ok(Webhook {
-            connector,
-            connections: Connections::new(config.max_connections),
-            uri,
+            connections: Connections::new(connector, uri, config.max_connections),
             target,
             headers,
             timeout: config.timeout,
@@ -158,7 +153,7 @@ impl Webhook {
     /// Closes, from time to time, the unused connections that are closed or idle too long;
     /// to be spawned (it ends when the webhook is dropped).
     pub fn sweep_unused(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        Connections::sweep(self.connections.downgrade())
+        self.connections.sweep()
     }
 
     /// Delivers one JSON body, trying again while [`retry::next_wait`] says so.
@@ -210,11 +205,7 @@ impl Webhook {
     /// whole.
     async fn attempt(&self, id: &str, body: Bytes) -> Attempt {
         let request = self.request(id, body);
-        let (mut open, response) = match self
-            .connections
-            .send(&self.connector, &self.uri, request)
-            .await
-        {
+        let (mut open, response) = match self.connections.send(request).await {
             Ok(sent) => sent,
             Err(error) => return failed(&*error),
         };
