@@ -14,7 +14,7 @@ mod common;
 mod server;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, DaemonConfig};
 use common::sink::SinkProcess;
@@ -46,7 +46,56 @@ struct Row {
     peak_kb: u64,
     /// Mean POST body the sink received from the daemon and from the bare client.
     post_bytes: (f64, f64),
+    /// CPU used over the measured rounds, daemon side then bare side.
+    cpu: [Cpu; 2],
     warnings: usize,
+}
+
+/// CPU time (user + system) of the three processes over the daemon's rounds or the bare
+/// client's, with the wall time and the POSTs the sink answered in them.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    daemon_us: u64,
+    /// This process: the synthetic XEP-0114 server, or the bare client.
+    driver_us: u64,
+    sink_us: u64,
+    wall_us: u64,
+    posts: u64,
+}
+
+impl Cpu {
+    fn now(daemon: &Daemon, sink: &SinkProcess, origin: Instant) -> Cpu {
+        Cpu {
+            daemon_us: common::cpu_us(daemon.pid),
+            driver_us: common::cpu_us(std::process::id()),
+            sink_us: common::cpu_us(sink.pid()),
+            wall_us: origin.elapsed().as_micros() as u64,
+            posts: 0,
+        }
+    }
+
+    /// Adds what was used between `earlier` and `later`, and the POSTs answered then.
+    fn add(&mut self, later: Cpu, earlier: Cpu, posts: u64) {
+        self.daemon_us += later.daemon_us - earlier.daemon_us;
+        self.driver_us += later.driver_us - earlier.driver_us;
+        self.sink_us += later.sink_us - earlier.sink_us;
+        self.wall_us += later.wall_us - earlier.wall_us;
+        self.posts += posts;
+    }
+
+    fn total_us(&self) -> u64 {
+        self.daemon_us + self.driver_us + self.sink_us
+    }
+
+    /// Microseconds of CPU per POST answered.
+    fn per_post(&self, us: u64) -> f64 {
+        us as f64 / self.posts.max(1) as f64
+    }
+
+    /// How many cores the three processes kept busy, on average.
+    fn cores_busy(&self) -> f64 {
+        self.total_us() as f64 / self.wall_us.max(1) as f64
+    }
 }
 
 fn main() {
@@ -131,16 +180,23 @@ async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> R
         idle_kb,
         peak_kb: 0,
         post_bytes: (0.0, 0.0),
+        cpu: [Cpu::default(); 2],
         warnings: 0,
     };
+    let origin = Instant::now();
     let mut posts = [(0u64, 0u64); 2];
     let profile = plan.perf.as_deref().map(|out| daemon.start_profile(out));
     for round in 1..=plan.rounds {
         let before = sink.stats().await;
+        let cpu_before = Cpu::now(&daemon, &sink, origin);
         let a = load.round(slots, plan.secs, plan.drain).await;
+        let cpu_middle = Cpu::now(&daemon, &sink, origin);
         let middle = sink.stats().await;
         let b = bare.round(slots, plan.secs, plan.drain).await;
+        let cpu_after = Cpu::now(&daemon, &sink, origin);
         let after = sink.stats().await;
+        row.cpu[0].add(cpu_middle, cpu_before, middle.0 - before.0);
+        row.cpu[1].add(cpu_after, cpu_middle, after.0 - middle.0);
         println!("{}", a.line(&format!("daemon  #{round}")));
         println!("{}", b.line(&format!("bare    #{round}")));
         posts[0] = add(posts[0], diff(middle, before));
@@ -215,6 +271,38 @@ fn print_table(rows: &[Row]) {
             mib(row.peak_kb),
             row.warnings,
             if bare_bad > 0 { format!(" (bare client: {bare_bad} failed)") } else { String::new() },
+        );
+    }
+    print_cpu_table(rows);
+}
+
+/// Where the CPU went, per exchange: with every core busy, the daemon's rate can be at most
+/// the bare client's times (bare side total ÷ daemon side total).
+fn print_cpu_table(rows: &[Row]) {
+    println!(
+        "\nCPU per exchange, µs (user + system over all measured rounds, their drains included, \
+         ÷ POSTs the sink answered; cores busy: the three processes' CPU ÷ wall time)"
+    );
+    println!(
+        "| in flight | body | daemon | its XEP-0114 server | its sink | daemon side | cores busy \
+         | bare client | its sink | bare side | cores busy |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let [a, b] = &row.cpu;
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            row.in_flight,
+            size_label(row.body),
+            a.per_post(a.daemon_us),
+            a.per_post(a.driver_us),
+            a.per_post(a.sink_us),
+            a.per_post(a.total_us()),
+            a.cores_busy(),
+            b.per_post(b.driver_us),
+            b.per_post(b.sink_us),
+            b.per_post(b.total_us()),
+            b.cores_busy(),
         );
     }
 }
