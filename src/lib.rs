@@ -12,6 +12,7 @@ pub mod api;
 pub mod backoff;
 pub mod component;
 pub mod config;
+pub mod deadline;
 pub mod dispatch;
 pub mod handle;
 pub mod metrics;

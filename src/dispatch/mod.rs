@@ -10,11 +10,16 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod abandon;
+
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
+
+use self::abandon::{Abandon, Watcher};
 
 use crate::config::ComponentConfig;
+use crate::deadline::{after, Deadline};
 use crate::handle::ComponentHandle;
 use crate::rate_limit::RateLimiter;
 use crate::stanza::error::StanzaError;
@@ -70,8 +75,8 @@ struct Inner {
     /// With `ordered`: conversations with a worker at them, and their stanzas waiting behind.
     conversations: Option<Mutex<HashMap<Conversation, VecDeque<Call>>>>,
     conversation_keys: RandomState,
-    /// Set at the shutdown deadline: calls still in flight are answered with an error.
-    abandon: watch::Sender<bool>,
+    /// Raised at the shutdown deadline: calls still in flight are answered with an error.
+    abandon: Arc<Abandon>,
 }
 
 impl Dispatcher {
@@ -91,7 +96,7 @@ impl Dispatcher {
             handle,
             conversations: config.ordered.then(|| Mutex::new(HashMap::new())),
             conversation_keys: RandomState::new(),
-            abandon: watch::channel(false).0,
+            abandon: Arc::default(),
         });
         tokio::spawn(inner.webhook.sweep_unused());
         let (ready, calls) = async_channel::unbounded();
@@ -158,13 +163,14 @@ impl Dispatcher {
             // call is delivered on a task of its own rather than lost.
             let call = refused.into_inner();
             let inner = Arc::clone(&self.inner);
-            tokio::spawn(async move { inner.converse(call).await });
+            let mut watch = inner.watch();
+            tokio::spawn(async move { inner.converse(call, &mut watch).await });
         }
     }
 
     /// From now on, webhook calls still running are answered with `SHUTTING_DOWN`.
     pub fn abandon_in_flight(&self) {
-        self.inner.abandon.send_replace(true);
+        self.inner.abandon.raise();
     }
 }
 
@@ -175,17 +181,27 @@ fn bare(jid: &str) -> &str {
 
 impl Inner {
     /// One worker: takes ready calls one at a time, and stays with a conversation while it
-    /// has stanzas waiting.
+    /// has stanzas waiting. Its timers serve each of its calls in turn.
     async fn work(self: Arc<Self>, calls: async_channel::Receiver<Call>) {
+        let mut watch = self.watch();
         while let Ok(call) = calls.recv().await {
-            self.converse(call).await;
+            self.converse(call, &mut watch).await;
+        }
+    }
+
+    /// What one task watches while it delivers calls: the shutdown deadline, its timers.
+    fn watch(&self) -> Watch {
+        Watch {
+            abandon: self.abandon.watcher(),
+            attempt: Deadline::new(),
+            typing: Deadline::new(),
         }
     }
 
     /// Delivers `call`, then the calls waiting behind it in its conversation.
-    async fn converse(&self, mut call: Call) {
+    async fn converse(&self, mut call: Call, watch: &mut Watch) {
         loop {
-            self.deliver(&mut call).await;
+            self.deliver(&mut call, watch).await;
             let conversation = call.conversation.take();
             drop(call); // its answers are queued: its permit is free
             match conversation.and_then(|c| self.next_in(c)) {
@@ -230,7 +246,7 @@ impl Inner {
         next
     }
 
-    async fn deliver(&self, call: &mut Call) {
+    async fn deliver(&self, call: &mut Call, watch: &mut Watch) {
         let inbound = &call.head;
         let (json, has_body) = match &mut call.work {
             Work::Post { json, has_body } => (std::mem::take(json), *has_body),
@@ -246,21 +262,20 @@ impl Inner {
                 return;
             }
         };
-        let mut abandon = self.abandon.subscribe();
-        let delivery = self.webhook.post(json);
-        tokio::pin!(delivery);
         // A chat message whose answer takes long gets a "composing" notice meanwhile.
         let typing_after = self
             .typing_after
             .filter(|_| wants_typing_notice(inbound, has_body));
-        // Made on its first poll: no clock read for the calls that never wait for it.
-        let typing = async {
-            match typing_after {
-                Some(after) => tokio::time::sleep(after).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(typing);
+        let Watch {
+            abandon,
+            attempt,
+            typing,
+        } = watch;
+        if let Some(wait) = typing_after {
+            typing.set(after(tokio::time::Instant::now(), wait));
+        }
+        let delivery = self.webhook.post(json, attempt);
+        tokio::pin!(delivery);
         let mut typed = false;
         let mut answer = loop {
             tokio::select! {
@@ -272,11 +287,11 @@ impl Inner {
                     }
                     break answer;
                 }
-                _ = &mut typing, if typing_after.is_some() && !typed => {
+                _ = typing.reached(), if typing_after.is_some() && !typed => {
                     typed = true;
                     self.queue(inbound, chat_state(inbound, "composing"));
                 }
-                _ = crate::stopped(&mut abandon) => {
+                () = abandon.raised() => {
                     break self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline");
                 }
             }
@@ -313,6 +328,17 @@ impl Inner {
             describe(answered)
         );
     }
+}
+
+/// What a worker watches while it delivers a call, made once and used for each call in
+/// turn: no subscription or timer is made per call.
+struct Watch {
+    /// The shutdown deadline.
+    abandon: Watcher,
+    /// Each webhook attempt's `timeout`, and the waits between retries ([`Deadline`]).
+    attempt: Deadline,
+    /// When a "composing" notice is due (`typing_after`).
+    typing: Deadline,
 }
 
 const CHAT_STATES_NS: &str = "http://jabber.org/protocol/chatstates";

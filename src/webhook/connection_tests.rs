@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::metrics::Metrics;
 use crate::stanza::reply::WebhookOutcome;
 use crate::webhook::connection::IDLE_TIMEOUT;
@@ -113,7 +114,7 @@ fn webhook(url: &str) -> Webhook {
 }
 
 async fn post_ok(webhook: &Webhook) {
-    let delivery = webhook.post(b"{}".to_vec()).await;
+    let delivery = webhook.post(b"{}".to_vec(), &mut Deadline::new()).await;
     assert_eq!(delivery.failure, None);
     assert_eq!(delivery.attempts, 1);
     assert!(

@@ -7,7 +7,7 @@ pub mod connection;
 pub mod retry;
 pub mod signature;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -18,10 +18,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::time::Instant;
 
 use self::connection::Connections;
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
+use crate::deadline::{after, Deadline};
 use crate::metrics::ComponentMetrics;
 use crate::stanza::reply::WebhookOutcome;
 
@@ -156,25 +158,27 @@ impl Webhook {
         self.connections.sweep()
     }
 
-    /// Delivers one JSON body, trying again while [`retry::next_wait`] says so.
-    pub async fn post(&self, body: Vec<u8>) -> Delivery {
+    /// Delivers one JSON body, trying again while [`retry::next_wait`] says so; `timer`
+    /// bounds each attempt and times the waits between them.
+    pub async fn post(&self, body: Vec<u8>, timer: &mut Deadline) -> Delivery {
         let body = Bytes::from(body);
         let id = signature::new_message_id();
         let started = Instant::now();
+        let mut started_attempt = started;
         let mut attempts = 1;
         loop {
-            let started_attempt = Instant::now();
-            let attempt =
-                match tokio::time::timeout(self.timeout, self.attempt(&id, body.clone())).await {
-                    Ok(attempt) => attempt,
-                    Err(_) => timed_out(self.timeout),
-                };
+            let deadline = after(started_attempt, self.timeout);
+            let attempt = timer
+                .limit(deadline, self.attempt(&id, body.clone()))
+                .await
+                .unwrap_or_else(|| timed_out(self.timeout));
+            let now = Instant::now();
             self.metrics
-                .webhook_attempt(&attempt.outcome, started_attempt.elapsed().as_secs_f64());
+                .webhook_attempt(&attempt.outcome, (now - started_attempt).as_secs_f64());
             let wait = retry::next_wait(
                 &self.retry,
                 attempts,
-                started.elapsed(),
+                now - started,
                 &attempt.outcome,
                 attempt.retry_after,
             );
@@ -196,7 +200,8 @@ impl Webhook {
                 attempts + 1,
                 self.retry.max_attempts
             );
-            tokio::time::sleep(wait).await;
+            timer.wait_until(after(now, wait)).await;
+            started_attempt = Instant::now();
             attempts += 1;
         }
     }

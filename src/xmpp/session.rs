@@ -105,10 +105,14 @@ async fn serve_stream(
     let mut last_write = Instant::now();
     let mut keepalive = tokio::time::interval(context.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Made once, not per turn of the loop: a new one per stanza subscribed and unsubscribed
+    // to the flag each time.
+    let stopped = crate::stopped(shutdown);
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
             biased;
-            _ = crate::stopped(shutdown) => return Ok(()),
+            () = &mut stopped => return Ok(()),
             Some(first) = outbox.recv() => {
                 unsent.push(first);
                 // Let the replies being finished right now join this burst: fewer, larger

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
 use crate::stanza::stream::{Event, StreamReadError, StreamReader};
 use crate::stanza::COMPONENT_NS;
 
@@ -42,6 +43,8 @@ pub struct ComponentStream {
     idle: Duration,
     response: Duration,
     pinged: bool,
+    /// Times each read: one timer moved forward, not a new one per read.
+    silence: Deadline,
 }
 
 impl ComponentStream {
@@ -58,6 +61,7 @@ impl ComponentStream {
             idle,
             response,
             pinged: false,
+            silence: Deadline::new(),
         }
     }
 
@@ -88,18 +92,22 @@ impl ComponentStream {
             if buffer.capacity() - buffer.len() < READ_SIZE / 4 {
                 buffer.reserve(READ_SIZE);
             }
-            match tokio::time::timeout_at(deadline, self.socket.read_buf(buffer)).await {
-                Ok(Ok(0)) => return Err(ReadError::Eof),
-                Ok(Ok(_)) => {
+            match self
+                .silence
+                .limit(deadline, self.socket.read_buf(buffer))
+                .await
+            {
+                Some(Ok(0)) => return Err(ReadError::Eof),
+                Some(Ok(_)) => {
                     self.last_read = Instant::now();
                     self.pinged = false;
                 }
-                Ok(Err(error)) => return Err(ReadError::Io(error)),
-                Err(_) if !self.pinged => {
+                Some(Err(error)) => return Err(ReadError::Io(error)),
+                None if !self.pinged => {
                     self.pinged = true;
                     return Err(ReadError::Silent);
                 }
-                Err(_) => {
+                None => {
                     return Err(ReadError::Io(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
