@@ -74,12 +74,13 @@ impl Cpu {
         }
     }
 
-    /// Adds what was used between `earlier` and `later`, and the POSTs answered then.
+    /// Adds what was used between `earlier` and `later`, and the POSTs answered then (a
+    /// process gone meanwhile reads 0, and adds nothing rather than wrapping around).
     fn add(&mut self, later: Cpu, earlier: Cpu, posts: u64) {
-        self.daemon_us += later.daemon_us - earlier.daemon_us;
-        self.driver_us += later.driver_us - earlier.driver_us;
-        self.sink_us += later.sink_us - earlier.sink_us;
-        self.wall_us += later.wall_us - earlier.wall_us;
+        self.daemon_us += later.daemon_us.saturating_sub(earlier.daemon_us);
+        self.driver_us += later.driver_us.saturating_sub(earlier.driver_us);
+        self.sink_us += later.sink_us.saturating_sub(earlier.sink_us);
+        self.wall_us += later.wall_us.saturating_sub(earlier.wall_us);
         self.posts += posts;
     }
 

@@ -229,9 +229,9 @@ pub fn loadavg() -> String {
 }
 
 /// CPU time a process has used so far (user + system, all its threads), in microseconds;
-/// 0 once it is gone. /proc counts in USER_HZ ticks, which Linux fixes at 100 per second
-/// for user space, so the figure moves in steps of 10 ms: a round of a few seconds at
-/// thousands of exchanges a second still resolves it well below a microsecond each.
+/// 0 once it is gone. /proc counts in USER_HZ ticks, 100 a second on x86 and ARM Linux,
+/// so the figure moves in steps of 10 ms: a round of a few seconds at thousands of
+/// exchanges a second still resolves it well below a microsecond each.
 pub fn cpu_us(pid: u32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
