@@ -266,15 +266,12 @@ impl Inner {
         let typing_after = self
             .typing_after
             .filter(|_| wants_typing_notice(inbound, has_body));
-        let Watch {
-            abandon,
-            attempt,
-            typing,
-        } = watch;
+        // One clock read for both timers.
+        let started = tokio::time::Instant::now();
         if let Some(wait) = typing_after {
-            typing.set(after(tokio::time::Instant::now(), wait));
+            watch.typing.set(after(started, wait));
         }
-        let delivery = self.webhook.post(json, attempt);
+        let delivery = self.webhook.post(json, started, &mut watch.attempt);
         tokio::pin!(delivery);
         let mut typed = false;
         let mut answer = loop {
@@ -287,11 +284,11 @@ impl Inner {
                     }
                     break answer;
                 }
-                _ = typing.reached(), if typing_after.is_some() && !typed => {
+                _ = watch.typing.reached(), if typing_after.is_some() && !typed => {
                     typed = true;
                     self.queue(inbound, chat_state(inbound, "composing"));
                 }
-                () = abandon.raised() => {
+                () = watch.abandon.raised() => {
                     break self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline");
                 }
             }

@@ -114,7 +114,13 @@ fn webhook(url: &str) -> Webhook {
 }
 
 async fn post_ok(webhook: &Webhook) {
-    let delivery = webhook.post(b"{}".to_vec(), &mut Deadline::new()).await;
+    let delivery = webhook
+        .post(
+            b"{}".to_vec(),
+            tokio::time::Instant::now(),
+            &mut Deadline::new(),
+        )
+        .await;
     assert_eq!(delivery.failure, None);
     assert_eq!(delivery.attempts, 1);
     assert!(

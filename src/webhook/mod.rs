@@ -158,12 +158,12 @@ impl Webhook {
         self.connections.sweep()
     }
 
-    /// Delivers one JSON body, trying again while [`retry::next_wait`] says so; `timer`
-    /// bounds each attempt and times the waits between them.
-    pub async fn post(&self, body: Vec<u8>, timer: &mut Deadline) -> Delivery {
+    /// Delivers one JSON body, trying again while [`retry::next_wait`] says so. `started`
+    /// is now, as the caller read it; `timer` bounds each attempt and times the waits
+    /// between them.
+    pub async fn post(&self, body: Vec<u8>, started: Instant, timer: &mut Deadline) -> Delivery {
         let body = Bytes::from(body);
         let id = signature::new_message_id();
-        let started = Instant::now();
         let mut started_attempt = started;
         let mut attempts = 1;
         loop {
