@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
-use crate::stanza::outgoing::OutgoingStanza;
+use crate::stanza::outgoing::{write_answers, OutgoingStanza};
+use crate::stanza::xml::XmlError;
+use crate::stanza::Head;
 
 /// Ids of iqs sent through the API start with this, so answers are found without a lookup
 /// for every other stanza.
@@ -24,6 +26,10 @@ pub struct ComponentHandle {
     pub metrics: ComponentMetrics,
     pub in_flight: Arc<Semaphore>,
     pub max_in_flight: u32,
+    /// How deeply a stanza sent through the API may nest.
+    pub max_depth: usize,
+    /// The largest stanza written to the server.
+    pub max_outgoing_size: usize,
     max_queued_replies: usize,
     live: Mutex<Live>,
     pending_iqs: Mutex<HashMap<String, oneshot::Sender<Element>>>,
@@ -100,6 +106,8 @@ impl ComponentHandle {
             metrics,
             in_flight: Arc::new(Semaphore::new(max_in_flight as usize)),
             max_in_flight,
+            max_depth: config.max_depth,
+            max_outgoing_size: config.max_outgoing_size,
             max_queued_replies: config.max_queued_replies,
             live: Mutex::new(Live {
                 disconnected_because: Some("not connected yet".into()),
@@ -182,9 +190,13 @@ impl ComponentHandle {
     /// (`max_queued_replies`) is full or gone, the reply is dropped, counted and logged,
     /// naming `for_whom`.
     pub fn queue_reply(&self, stanza: &Element, for_whom: &str) {
-        let Some(stanza) = self.write(stanza) else {
-            return;
-        };
+        if let Some(stanza) = self.write(stanza) {
+            self.queue_written(stanza, for_whom);
+        }
+    }
+
+    /// Queues a reply already written, as [`ComponentHandle::queue_reply`] does.
+    pub fn queue_written(&self, stanza: OutgoingStanza, for_whom: &str) {
         if let Err(error) = self.outbox.try_send(stanza) {
             self.metrics.dropped_replies.inc();
             let why = match error {
@@ -195,20 +207,38 @@ impl ComponentHandle {
         }
     }
 
-    /// `stanza` written for the stream; one holding a character XML does not allow is
-    /// dropped, counted and logged (`None`), so that the rest still goes.
+    /// `stanza` written for the stream; one holding a character XML does not allow, or
+    /// larger than `max_outgoing_size`, is dropped, counted and logged (`None`), so that the
+    /// rest still goes.
     pub fn write(&self, stanza: &Element) -> Option<OutgoingStanza> {
-        match OutgoingStanza::write(stanza) {
+        match OutgoingStanza::write(stanza, self.max_outgoing_size) {
             Ok(written) => Some(written),
             Err(error) => {
-                tracing::error!(
-                    "{}: dropped a stanza that cannot be written: {error}",
-                    self.domain
-                );
-                self.metrics.dropped_replies.inc();
+                self.unwritable(&error, stanza.attr("to").unwrap_or_default());
                 None
             }
         }
+    }
+
+    /// The answers to `inbound`, written ([`write_answers`]: one that cannot be is replaced
+    /// by an error to the sender); each that could not be is counted and logged.
+    pub fn write_answers(&self, stanzas: Vec<Element>, inbound: &Head) -> Vec<OutgoingStanza> {
+        if stanzas.is_empty() {
+            return Vec::new();
+        }
+        let written = write_answers(stanzas, inbound, self.max_outgoing_size);
+        for error in &written.problems {
+            self.unwritable(error, inbound.from());
+        }
+        written.stanzas
+    }
+
+    fn unwritable(&self, error: &XmlError, for_whom: &str) {
+        tracing::error!(
+            "{}: dropped a stanza to {for_whom} that cannot be written: {error}",
+            self.domain
+        );
+        self.metrics.dropped_replies.inc();
     }
 
     /// Registers an iq sent through the API; its answer comes back on the receiver.

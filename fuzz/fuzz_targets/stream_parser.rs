@@ -55,7 +55,7 @@ struct Read {
 }
 
 fn read(data: &[u8], piece: usize) -> Read {
-    let mut reader = StreamReader::new(COMPONENT_NS, 1 << 20);
+    let mut reader = StreamReader::new(COMPONENT_NS, 1 << 20, component_http::config::DEFAULT_MAX_DEPTH);
     let mut events = Vec::new();
     let input = [SERVER_HEADER, data].concat();
     for chunk in input.chunks(piece) {

@@ -73,7 +73,11 @@ fuzz_target!(|data: &[u8]| {
         },
     };
 
-    let answer = answer(&inbound, &outcome, DOMAIN);
+    let policy = component_http::stanza::fields::SendPolicy {
+        domain: DOMAIN,
+        max_depth: component_http::config::DEFAULT_MAX_DEPTH,
+    };
+    let answer = answer(&inbound, &outcome, &policy);
 
     // 1. Loop guard.
     if inbound.stanza_type() == Some("error") || !inbound.may_be_answered() {
@@ -117,7 +121,7 @@ fuzz_target!(|data: &[u8]| {
 fn inbound_from(text: &[u8]) -> Inbound {
     let fuzzed = std::str::from_utf8(text)
         .ok()
-        .and_then(|text| parse_stanza(text).ok())
+        .and_then(|text| parse_stanza(text, component_http::config::DEFAULT_MAX_DEPTH).ok())
         .map(|mut element| {
             if !is_on_domain(element.attr("to").unwrap_or_default(), DOMAIN) {
                 set_attr(&mut element, xml_ncname!("to"), "echo@bot.example.com");
@@ -126,7 +130,7 @@ fn inbound_from(text: &[u8]) -> Inbound {
         })
         .and_then(|element| Inbound::new(element).ok());
     fuzzed.unwrap_or_else(|| {
-        Inbound::new(parse_stanza(DEFAULT_STANZA).expect("valid default")).expect("a stanza")
+        Inbound::new(parse_stanza(DEFAULT_STANZA, component_http::config::DEFAULT_MAX_DEPTH).expect("valid default")).expect("a stanza")
     })
 }
 

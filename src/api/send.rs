@@ -17,7 +17,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::{ApiError, ApiState};
 use crate::handle::{ComponentHandle, API_IQ_PREFIX};
-use crate::stanza::fields::{stanza_from_fields, text, Defaults};
+use crate::stanza::fields::{stanza_from_fields, text, Defaults, SendPolicy};
 use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::reply::ReplyError;
 use crate::stanza::request::WebhookRequest;
@@ -56,8 +56,11 @@ async fn send_inner(state: &ApiState, body: &[u8]) -> Result<Response, ApiError>
         iq_type: "get",
         iq_id: Some(&id),
     };
-    let mut stanza =
-        stanza_from_fields(&fields, &defaults, &component.domain).map_err(field_error)?;
+    let policy = SendPolicy {
+        domain: &component.domain,
+        max_depth: component.max_depth,
+    };
+    let mut stanza = stanza_from_fields(&fields, &defaults, &policy).map_err(field_error)?;
     let awaits_answer = stanza.name() == "iq" && matches!(stanza.attr("type"), Some("get" | "set"));
     if awaits_answer || stanza.attr("id").is_none() {
         // Answers to API iqs are found by this id; other stanzas get one to be traced by.
@@ -145,7 +148,7 @@ fn iq_timeout(state: &ApiState, fields: &Map<String, Value>) -> Result<Duration,
 
 /// Writes `stanza` for the stream and queues it.
 fn queue(component: &ComponentHandle, stanza: &Element) -> Result<(), ApiError> {
-    let written = OutgoingStanza::write(stanza).map_err(|error| {
+    let written = OutgoingStanza::write(stanza, component.max_outgoing_size).map_err(|error| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",

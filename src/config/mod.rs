@@ -67,6 +67,12 @@ pub struct ComponentConfig {
     pub max_stanza_size: usize,
     /// The largest element read from the server; a larger one ends the connection.
     pub max_read_size: usize,
+    /// How deeply the elements of one stanza may nest (the stanza itself is level 1): from
+    /// the server, in a webhook's `stanza` and in the API's.
+    pub max_depth: usize,
+    /// The largest stanza written to the server (Prosody closes a component's stream past
+    /// its own limit); a larger answer is replaced by an error that fits.
+    pub max_outgoing_size: usize,
     pub max_queued_replies: usize,
     #[serde(serialize_with = "seconds")]
     pub shutdown_timeout: Duration,
@@ -116,6 +122,13 @@ pub const DEFAULT_MAX_ELAPSED: f64 = 30.0;
 pub const DEFAULT_MAX_STANZA_SIZE: usize = 256 * 1024;
 /// Eight times Prosody's own limit on a component's stanzas (512 KiB).
 pub const DEFAULT_MAX_READ_SIZE: usize = 4 * 1024 * 1024;
+/// Real stanzas nest a handful of levels (the deepest known: about 13, a MAM result
+/// forwarding a PubSub Atom entry with XHTML content); every recursive walk of a stanza is
+/// bounded by this, and `MAX_MAX_DEPTH` is what the stack-depth test proves safe.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+pub const MAX_MAX_DEPTH: usize = 1024;
+/// Prosody's limit on what a component sends (its `component_stanza_size_limit`).
+pub const DEFAULT_MAX_OUTGOING_SIZE: usize = 512 * 1024;
 pub const DEFAULT_MAX_QUEUED_REPLIES: usize = 1024;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_RATE_LIMIT_SENDERS: usize = 100_000;
@@ -253,6 +266,16 @@ fn check_component(
     if max_read_size < max_stanza_size {
         return Err("key 'max_read_size' is smaller than 'max_stanza_size'".into());
     }
+    let max_depth = raw.max_depth.unwrap_or(DEFAULT_MAX_DEPTH);
+    if !(2..=MAX_MAX_DEPTH).contains(&max_depth) {
+        return Err(format!(
+            "key 'max_depth': {max_depth} is not in 2..={MAX_MAX_DEPTH}"
+        ));
+    }
+    let max_outgoing_size = raw.max_outgoing_size.unwrap_or(DEFAULT_MAX_OUTGOING_SIZE);
+    if max_outgoing_size < 4096 {
+        return Err("key 'max_outgoing_size' must be at least 4096".into());
+    }
     let typing_after = match raw.typing_after {
         Some(0.0) => None,
         other => Some(duration("typing_after", other, DEFAULT_TYPING_AFTER)?),
@@ -266,6 +289,8 @@ fn check_component(
         post_headers,
         max_stanza_size,
         max_read_size,
+        max_depth,
+        max_outgoing_size,
         max_queued_replies: raw
             .max_queued_replies
             .unwrap_or(DEFAULT_MAX_QUEUED_REPLIES)

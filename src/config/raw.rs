@@ -61,6 +61,8 @@ pub(super) struct RawComponent {
     pub(super) post_headers: Option<BTreeMap<String, String>>,
     pub(super) max_stanza_size: Option<usize>,
     pub(super) max_read_size: Option<usize>,
+    pub(super) max_depth: Option<usize>,
+    pub(super) max_outgoing_size: Option<usize>,
     pub(super) max_queued_replies: Option<usize>,
     pub(super) shutdown_timeout: Option<f64>,
     pub(super) typing_after: Option<f64>,

@@ -224,6 +224,38 @@ fn bad_delivery_keys_are_named() {
 }
 
 #[test]
+fn stanza_limits_have_defaults_and_bounds() {
+    let config = parse(MINIMAL).expect("valid");
+    let c = &config.components[0];
+    assert_eq!(c.max_depth, 64);
+    assert_eq!(c.max_outgoing_size, 512 * 1024);
+    let printed = config.to_redacted_toml();
+    assert!(printed.contains("max_depth = 64"), "{printed}");
+    assert!(printed.contains("max_outgoing_size = 524288"), "{printed}");
+    let set = parse(&format!(
+        "{MINIMAL}max_depth = 1024
+max_outgoing_size = 65536
+"
+    ));
+    let set = set.expect("valid");
+    assert_eq!(set.components[0].max_depth, 1024);
+    assert_eq!(set.components[0].max_outgoing_size, 65536);
+    for bad in [
+        "max_depth = 1",
+        "max_depth = 1025",
+        "max_outgoing_size = 100",
+    ] {
+        let key = bad.split(' ').next().unwrap_or_default();
+        let error = parse(&format!(
+            "{MINIMAL}{bad}
+"
+        ))
+        .expect_err(bad);
+        assert!(error.contains(key), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn api_section_has_defaults_and_named_errors() {
     let text = format!("[api]\ntoken = \"0123456789abcdef\"\n{MINIMAL}");
     let api = parse(&text).expect("valid").api.expect("api configured");

@@ -23,7 +23,9 @@ use crate::deadline::{after, Deadline};
 use crate::handle::ComponentHandle;
 use crate::rate_limit::RateLimiter;
 use crate::stanza::error::StanzaError;
+use crate::stanza::fields::SendPolicy;
 use crate::stanza::local::{route, Route};
+use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::reply::{answer, Answer};
 use crate::stanza::request::request_body;
 use crate::stanza::xml::set_attr;
@@ -66,6 +68,7 @@ type Conversation = u64;
 
 struct Inner {
     domain: String,
+    max_depth: usize,
     forwarded: Vec<Kind>,
     max_stanza_size: usize,
     webhook: Webhook,
@@ -88,6 +91,7 @@ impl Dispatcher {
     ) -> Dispatcher {
         let inner = Arc::new(Inner {
             domain: config.domain.clone(),
+            max_depth: config.max_depth,
             forwarded: config.stanzas.clone(),
             max_stanza_size: config.max_stanza_size,
             webhook,
@@ -106,9 +110,9 @@ impl Dispatcher {
         Dispatcher { inner, ready }
     }
 
-    /// Handles one stanza. Returns what must be sent right away; a webhook call keeps
-    /// `permit` until its answer is queued.
-    pub fn dispatch(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Vec<Element> {
+    /// Handles one stanza. Returns what must be sent right away, written; a webhook call
+    /// keeps `permit` until its answer is queued.
+    pub fn dispatch(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Vec<OutgoingStanza> {
         let inner = &self.inner;
         inner.handle.metrics.received(inbound.kind()).inc();
         tracing::debug!(
@@ -119,16 +123,16 @@ impl Dispatcher {
             "stanza received"
         );
         if let Route::Local(stanzas) = route(&inbound, &inner.forwarded) {
-            return stanzas;
+            return inner.handle.write_answers(stanzas, inbound.head());
         }
         let sender = bare(inbound.from());
         if let Some(limiter) = &inner.rate_limiter {
             if !limiter.allow(sender, Instant::now()) {
                 tracing::debug!("{}: {sender} is over its rate limit", inner.domain);
-                return StanzaError::RATE_LIMITED
-                    .reply_to(&inbound)
-                    .into_iter()
-                    .collect();
+                let refusal = StanzaError::RATE_LIMITED.reply_to(&inbound);
+                return inner
+                    .handle
+                    .write_answers(refusal.into_iter().collect(), inbound.head());
             }
         }
         let body = request_body(&inbound);
@@ -180,6 +184,14 @@ fn bare(jid: &str) -> &str {
 }
 
 impl Inner {
+    /// What the component's replies must satisfy.
+    fn policy(&self) -> SendPolicy<'_> {
+        SendPolicy {
+            domain: &self.domain,
+            max_depth: self.max_depth,
+        }
+    }
+
     /// One worker: takes ready calls one at a time, and stays with a conversation while it
     /// has stanzas waiting. Its timers serve each of its calls in turn.
     async fn work(self: Arc<Self>, calls: async_channel::Receiver<Call>) {
@@ -256,9 +268,7 @@ impl Inner {
                     StanzaError::TOO_LARGE,
                     "is larger than max_stanza_size",
                 );
-                for stanza in answer.stanzas {
-                    self.queue(inbound, stanza);
-                }
+                self.queue_answers(inbound, answer.stanzas);
                 return;
             }
         };
@@ -277,7 +287,7 @@ impl Inner {
         let mut answer = loop {
             tokio::select! {
                 delivery = &mut delivery => {
-                    let answer = answer(inbound, &delivery.outcome, &self.domain);
+                    let answer = answer(inbound, &delivery.outcome, &self.policy());
                     for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
                         self.handle.record_webhook_error(&trouble);
                         self.warn(inbound, &trouble, &answer.stanzas);
@@ -296,8 +306,14 @@ impl Inner {
         if typed {
             end_typing(inbound, &mut answer.stanzas);
         }
-        for stanza in answer.stanzas {
-            self.queue(inbound, stanza);
+        self.queue_answers(inbound, answer.stanzas);
+    }
+
+    /// Queues the answers to `inbound` (one that cannot be written is replaced by an error).
+    fn queue_answers(&self, inbound: &Head, stanzas: Vec<Element>) {
+        for stanza in self.handle.write_answers(stanzas, inbound) {
+            tracing::debug!(domain = %self.domain, to = inbound.from(), "reply queued");
+            self.handle.queue_written(stanza, inbound.from());
         }
     }
 

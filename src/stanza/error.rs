@@ -44,6 +44,11 @@ impl StanzaError {
     pub const RATE_LIMITED: StanzaError = StanzaError::new("wait", "resource-constraint");
     pub const TOO_LARGE: StanzaError =
         StanzaError::new("modify", "policy-violation").with_text("Stanza too large");
+    pub const TOO_DEEP: StanzaError =
+        StanzaError::new("modify", "policy-violation").with_text("Stanza nested too deeply");
+    /// Stands in for an answer that cannot be written (larger than `max_outgoing_size`).
+    pub const UNWRITABLE_REPLY: StanzaError = StanzaError::new("cancel", "internal-server-error")
+        .with_text("The reply could not be sent");
     pub const SHUTTING_DOWN: StanzaError =
         StanzaError::new("wait", "remote-server-timeout").with_text("Component shutting down");
 
@@ -103,7 +108,8 @@ mod tests {
     use crate::stanza::Inbound;
 
     fn inbound(text: &str) -> Inbound {
-        Inbound::new(parse_stanza(text).expect("valid xml")).expect("a stanza")
+        Inbound::new(parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
+            .expect("a stanza")
     }
 
     #[test]

@@ -10,7 +10,17 @@ use serde_json::{Map, Value};
 
 use super::reply::ReplyError;
 use super::xml::{is_xml_text, parse_stanza, set_attr};
-use super::{is_on_domain, Kind, COMPONENT_NS};
+use super::{address_on_domain, Kind, COMPONENT_NS};
+
+/// What every stanza a component sends must satisfy, whoever described it (a webhook's
+/// reply, an API request).
+#[derive(Debug, Clone, Copy)]
+pub struct SendPolicy<'a> {
+    /// The component's domain: every `from` is on it, written as the server checks it.
+    pub domain: &'a str,
+    /// How deeply a raw `stanza` may nest (`max_depth`).
+    pub max_depth: usize,
+}
 
 /// What a field left out means.
 pub struct Defaults<'a> {
@@ -24,14 +34,17 @@ pub struct Defaults<'a> {
     pub iq_id: Option<&'a str>,
 }
 
-/// Builds the stanza; it must be addressed to a valid JID and come from `domain`.
+/// Builds the stanza; it must be addressed to a valid JID and come from the policy's domain.
+/// Its `from` is written in the normalised form the server compares (`Bot@EXT.example` →
+/// `bot@ext.example`): a `from` the server refuses would close the component's stream.
 pub fn stanza_from_fields(
     fields: &Map<String, Value>,
     defaults: &Defaults<'_>,
-    domain: &str,
+    policy: &SendPolicy<'_>,
 ) -> Result<Element, ReplyError> {
+    let domain = policy.domain;
     let mut stanza = match text(fields, "stanza")? {
-        Some(raw) => parse_stanza(&raw)?,
+        Some(raw) => parse_stanza(&raw, policy.max_depth)?,
         None => described_stanza(fields, defaults)?,
     };
     if stanza.attr("to").is_none() {
@@ -46,11 +59,15 @@ pub fn stanza_from_fields(
         return Err(ReplyError::BadAddress(to.to_string()));
     }
     let from = stanza.attr("from").unwrap_or_default();
-    if !is_on_domain(from, domain) {
-        return Err(ReplyError::ForeignFrom {
-            from: from.to_string(),
-            domain: domain.to_string(),
-        });
+    match address_on_domain(from, domain) {
+        Some(Cow::Borrowed(_)) => {}
+        Some(Cow::Owned(normalised)) => set_attr(&mut stanza, xml_ncname!("from"), &normalised),
+        None => {
+            return Err(ReplyError::ForeignFrom {
+                from: from.to_string(),
+                domain: domain.to_string(),
+            })
+        }
     }
     Ok(stanza)
 }

@@ -104,7 +104,9 @@ mod tests {
     use crate::stanza::xml::{parse_stanza, write_stanza};
 
     fn local(xml: &str, forwarded: &[Kind]) -> Vec<String> {
-        let inbound = Inbound::new(parse_stanza(xml).expect("valid xml")).expect("a stanza");
+        let inbound =
+            Inbound::new(parse_stanza(xml, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
+                .expect("a stanza");
         match route(&inbound, forwarded) {
             Route::Local(stanzas) => stanzas.iter().map(write_stanza).collect(),
             Route::Webhook => vec!["webhook".into()],

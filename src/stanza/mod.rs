@@ -21,10 +21,16 @@ pub mod scan;
 pub mod stream;
 pub mod xml;
 
+use std::borrow::Cow;
+
 use minidom::Element;
 use serde::{Deserialize, Serialize};
 
 pub use xml::COMPONENT_NS;
+
+/// The longest `id` echoed in an answer: a longer one (no client makes one) is left out of
+/// answers, whose size would otherwise be the sender's to choose.
+pub const MAX_ECHOED_ID: usize = 256;
 
 /// The three kinds of stanza, as named in the configuration and the JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,9 +108,10 @@ impl Inbound {
         let head = Head::new(
             kind,
             from,
-            element.attr("to").unwrap_or_default(),
+            // Answers come from it: written as the server compares it.
+            &normalised(element.attr("to").unwrap_or_default()),
             element.attr("type"),
-            element.attr("id"),
+            element.attr("id").filter(|id| id.len() <= MAX_ECHOED_ID),
         );
         Ok(Inbound { head, element })
     }
@@ -224,9 +231,34 @@ impl Head {
 
 /// Whether `jid` is the component's domain or an address on it (`node@domain/resource`).
 pub fn is_on_domain(jid: &str, domain: &str) -> bool {
+    address_on_domain(jid, domain).is_some()
+}
+
+/// `jid` as the server compares addresses (nodeprep, nameprep, resourceprep: `Bot@EXT.b` is
+/// `bot@ext.b`), borrowed when it is written so already; `None` when it is not a valid JID
+/// on `domain`.
+pub fn address_on_domain<'a>(jid: &'a str, domain: &str) -> Option<Cow<'a, str>> {
+    let parsed = jid::Jid::new(jid).ok()?;
+    if !parsed.domain().as_str().eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    let normalised = parsed.to_string();
+    Some(if normalised == jid {
+        Cow::Borrowed(jid)
+    } else {
+        Cow::Owned(normalised)
+    })
+}
+
+/// `jid` in the form the server compares, when it parses (else as it is). An address the
+/// server routed is written so already; the check costs a scan, not a parse.
+pub fn normalised(jid: &str) -> Cow<'_, str> {
+    if jid.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        return Cow::Borrowed(jid);
+    }
     match jid::Jid::new(jid) {
-        Ok(parsed) => parsed.domain().as_str().eq_ignore_ascii_case(domain),
-        Err(_) => false,
+        Ok(parsed) => Cow::Owned(parsed.to_string()),
+        Err(_) => Cow::Borrowed(jid),
     }
 }
 
@@ -244,7 +276,8 @@ mod tests {
     use xml::parse_stanza;
 
     fn inbound(text: &str) -> Inbound {
-        Inbound::new(parse_stanza(text).expect("valid xml")).expect("a stanza")
+        Inbound::new(parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
+            .expect("a stanza")
     }
 
     #[test]
@@ -261,7 +294,8 @@ mod tests {
 
     #[test]
     fn stanza_without_from_is_refused() {
-        let element = parse_stanza("<message to='a@b'/>").expect("valid xml");
+        let element = parse_stanza("<message to='a@b'/>", crate::config::DEFAULT_MAX_DEPTH)
+            .expect("valid xml");
         assert_eq!(Inbound::new(element), Err(InboundError::NoFrom("message")));
     }
 
@@ -297,3 +331,7 @@ mod tests {
         assert_eq!(bare("echo@bot.example.com/r"), "echo@bot.example.com");
     }
 }
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod limits_tests;

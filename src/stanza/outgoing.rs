@@ -4,7 +4,10 @@
 
 use minidom::Element;
 
+use super::error::StanzaError;
+use super::reply::answers_iq;
 use super::xml::{append_stanza, XmlError};
+use super::Head;
 
 /// Room reserved for a stanza's text before it is written: most replies fit, so the text is
 /// not grown piece by piece.
@@ -20,10 +23,17 @@ pub struct OutgoingStanza {
 
 impl OutgoingStanza {
     /// Writes `stanza` as [`append_stanza`] does; a stanza holding a character XML does not
-    /// allow is refused (the server would close the stream on it).
-    pub fn write(stanza: &Element) -> Result<OutgoingStanza, XmlError> {
+    /// allow, or longer than `max_size` bytes written (`max_outgoing_size`), is refused: the
+    /// server would close the stream on it.
+    pub fn write(stanza: &Element, max_size: usize) -> Result<OutgoingStanza, XmlError> {
         let mut text = String::with_capacity(TYPICAL_STANZA);
         append_stanza(stanza, &mut text)?;
+        if text.len() > max_size {
+            return Err(XmlError::TooLarge {
+                length: text.len(),
+                max: max_size,
+            });
+        }
         Ok(OutgoingStanza {
             text: text.into_boxed_str(),
             error_condition: error_condition(stanza).map(Into::into),
@@ -42,6 +52,43 @@ impl OutgoingStanza {
     }
 }
 
+/// The answers to `inbound`, written, and why any of them could not be.
+#[derive(Debug, Default)]
+pub struct WrittenAnswers {
+    pub stanzas: Vec<OutgoingStanza>,
+    /// One per stanza that could not be written (each is dropped, or stood in for).
+    pub problems: Vec<XmlError>,
+}
+
+/// Writes the answers to `inbound`, each within `max_size`. The first that cannot be written
+/// is replaced by an `internal-server-error` to the sender, which fits (its `id` is bounded:
+/// [`super::MAX_ECHOED_ID`]), so that the sender is never left without an answer; for an iq
+/// get/set, only the answer to the iq is replaced, so it keeps exactly one.
+pub fn write_answers(stanzas: Vec<Element>, inbound: &Head, max_size: usize) -> WrittenAnswers {
+    let mut written = WrittenAnswers {
+        stanzas: Vec::with_capacity(stanzas.len()),
+        problems: Vec::new(),
+    };
+    let mut replaced = false;
+    for stanza in stanzas {
+        match OutgoingStanza::write(&stanza, max_size) {
+            Ok(text) => written.stanzas.push(text),
+            Err(error) => {
+                written.problems.push(error);
+                if replaced || (inbound.is_iq_request() && !answers_iq(&stanza, inbound)) {
+                    continue;
+                }
+                let stand_in = StanzaError::UNWRITABLE_REPLY.reply_to(inbound);
+                if let Some(Ok(text)) = stand_in.map(|e| OutgoingStanza::write(&e, max_size)) {
+                    written.stanzas.push(text);
+                    replaced = true;
+                }
+            }
+        }
+    }
+    written
+}
+
 fn error_condition(stanza: &Element) -> Option<&str> {
     if stanza.attr("type") != Some("error") {
         return None;
@@ -56,8 +103,11 @@ mod tests {
     use super::*;
     use crate::stanza::xml::parse_stanza;
 
+    const MAX: usize = crate::config::DEFAULT_MAX_OUTGOING_SIZE;
+
     fn written(text: &str) -> OutgoingStanza {
-        OutgoingStanza::write(&parse_stanza(text).expect("a stanza")).expect("writable")
+        let stanza = parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("a stanza");
+        OutgoingStanza::write(&stanza, MAX).expect("writable")
     }
 
     #[test]
@@ -91,11 +141,18 @@ mod tests {
 
     #[test]
     fn a_stanza_with_a_character_xml_forbids_is_refused() {
-        let mut stanza = parse_stanza("<message to='a@b'><body/></message>").expect("a stanza");
+        let mut stanza = parse_stanza(
+            "<message to='a@b'><body/></message>",
+            crate::config::DEFAULT_MAX_DEPTH,
+        )
+        .expect("a stanza");
         if let Some(body) = stanza.get_child_mut("body", crate::stanza::COMPONENT_NS) {
             body.append_text_node("bell \u{7}");
         }
-        assert_eq!(OutgoingStanza::write(&stanza), Err(XmlError::NotXmlText));
+        assert_eq!(
+            OutgoingStanza::write(&stanza, MAX),
+            Err(XmlError::NotXmlText)
+        );
     }
 
     #[test]

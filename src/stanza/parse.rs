@@ -4,6 +4,8 @@
 //! 200 kB bodies). The `Element` is the one rxml and minidom built: `parse_tests.rs` checks
 //! both readers against each other.
 
+use std::collections::HashMap;
+
 use memchr::{memchr, memchr2, memchr3, memmem};
 use minidom::rxml::{Namespace, NcName};
 use minidom::Element;
@@ -17,26 +19,60 @@ fn malformed<T>(why: impl Into<String>) -> Result<T, Malformed> {
     Err(Malformed(why.into()))
 }
 
-/// The namespace prefixes in force, innermost last; the prefix `""` is the default namespace.
+/// The namespace prefixes in force; the prefix `""` is the default namespace. Each prefix
+/// finds its binding in one hash lookup, so an element with thousands of prefixes declared
+/// costs as many lookups, not their square.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    bindings: Vec<(String, String)>,
+    /// Each prefix's namespaces, innermost last.
+    bindings: HashMap<Box<str>, Vec<Box<str>>>,
+    /// The prefixes in the order they were declared, so that an element's declarations are
+    /// undone when it closes.
+    declared: Vec<Box<str>>,
 }
 
 impl Scope {
     /// A scope with `default` as the default namespace.
     pub fn new(default: &str) -> Scope {
-        Scope {
-            bindings: vec![(String::new(), default.to_string())],
-        }
+        let mut scope = Scope::default();
+        scope.bind("", default);
+        scope
     }
 
     pub(crate) fn lookup(&self, prefix: &str) -> Option<&str> {
         if prefix == "xml" {
             return Some(Namespace::xml().as_str());
         }
-        let found = self.bindings.iter().rev().find(|(p, _)| p == prefix);
-        found.map(|(_, namespace)| namespace.as_str())
+        let namespaces = self.bindings.get(prefix)?;
+        namespaces.last().map(|namespace| &**namespace)
+    }
+
+    /// How many bindings are in force: what [`Scope::truncate`] goes back to.
+    pub(crate) fn len(&self) -> usize {
+        self.declared.len()
+    }
+
+    /// Undoes the bindings made since the scope held `len` of them.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        while self.declared.len() > len {
+            let Some(prefix) = self.declared.pop() else {
+                return;
+            };
+            if let Some(namespaces) = self.bindings.get_mut(&prefix) {
+                namespaces.pop();
+                if namespaces.is_empty() {
+                    self.bindings.remove(&prefix);
+                }
+            }
+        }
+    }
+
+    fn bind(&mut self, prefix: &str, namespace: &str) {
+        self.bindings
+            .entry(prefix.into())
+            .or_default()
+            .push(namespace.into());
+        self.declared.push(prefix.into());
     }
 
     /// Applies the `xmlns` and `xmlns:p` attributes of a start tag.
@@ -53,8 +89,7 @@ impl Scope {
                 }
                 _ => continue,
             };
-            self.bindings
-                .push((prefix.to_string(), attribute.value.clone()));
+            self.bind(prefix, &attribute.value);
         }
         Ok(())
     }
@@ -251,9 +286,14 @@ struct Open<'a> {
 }
 
 /// Builds the element whose text is all of `text` (from its `<` to its end tag's `>`), in
-/// `scope`, which is left as it was. `text` must already be known to hold only characters
-/// XML allows.
-pub fn parse_element(text: &str, scope: &mut Scope) -> Result<Element, Malformed> {
+/// `scope`, which is left as it was, refusing elements nested more than `max_depth` deep
+/// (the element itself is level 1) before it builds them. `text` must already be known to
+/// hold only characters XML allows.
+pub fn parse_element(
+    text: &str,
+    scope: &mut Scope,
+    max_depth: usize,
+) -> Result<Element, Malformed> {
     let bytes = text.as_bytes();
     let mut stack: Vec<Open<'_>> = Vec::new();
     let mut at = 0;
@@ -284,7 +324,7 @@ pub fn parse_element(text: &str, scope: &mut Scope) -> Result<Element, Malformed
                 if open.tag != tag {
                     return malformed(format!("</{tag}> closes <{}>", open.tag));
                 }
-                scope.bindings.truncate(open.scope_len);
+                scope.truncate(open.scope_len);
                 if let Some(done) = finish(&mut stack, open.element, at == bytes.len()) {
                     return done;
                 }
@@ -310,8 +350,11 @@ pub fn parse_element(text: &str, scope: &mut Scope) -> Result<Element, Malformed
             Some(b'!') => return malformed("comments and document types are not allowed"),
             Some(b'?') => return malformed("processing instructions are not allowed"),
             _ => {
+                if stack.len() >= max_depth {
+                    return malformed(format!("nested more than {max_depth} deep"));
+                }
                 let tag = start_tag(text, at)?;
-                let scope_len = scope.bindings.len();
+                let scope_len = scope.len();
                 scope.declare(&tag.attributes)?;
                 let (name, empty) = (tag.name, tag.empty);
                 at = tag.end;
@@ -324,13 +367,24 @@ pub fn parse_element(text: &str, scope: &mut Scope) -> Result<Element, Malformed
                     });
                     continue;
                 }
-                scope.bindings.truncate(scope_len);
+                scope.truncate(scope_len);
                 if let Some(done) = finish(&mut stack, element, at == bytes.len()) {
                     return done;
                 }
             }
         }
     }
+}
+
+/// The element whose start tag begins `text`, with its attributes but none of its content:
+/// what is kept of a stanza refused unread (nested too deeply), to answer its sender.
+pub fn parse_start_tag(text: &str, scope: &mut Scope) -> Result<Element, Malformed> {
+    let tag = start_tag(text, 0)?;
+    let scope_len = scope.len();
+    scope.declare(&tag.attributes)?;
+    let element = build(tag, scope);
+    scope.truncate(scope_len);
+    element
 }
 
 /// A closed element goes into its parent (`None`: read on); the outermost one is the result

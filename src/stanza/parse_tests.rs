@@ -4,6 +4,7 @@
 
 use minidom::Element;
 
+use crate::config::DEFAULT_MAX_DEPTH;
 use crate::stanza::stream::{Event, StreamReadError, StreamReader};
 use crate::stanza::xml::{write_stanza, COMPONENT_NS};
 use crate::stanza::Inbound;
@@ -13,7 +14,7 @@ const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:componen
 
 /// Every event of `input` (after the header), fed to the reader `chunk` bytes at a time.
 fn read(input: &str, chunk: usize) -> Result<Vec<Event>, StreamReadError> {
-    let mut reader = StreamReader::new(COMPONENT_NS, 1 << 20);
+    let mut reader = StreamReader::new(COMPONENT_NS, 1 << 20, DEFAULT_MAX_DEPTH);
     let mut events = Vec::new();
     for piece in [HEADER.as_bytes(), input.as_bytes()]
         .concat()
@@ -186,7 +187,7 @@ fn the_stream_is_cut_into_elements_whatever_the_pieces() {
 
 #[test]
 fn an_element_larger_than_the_bound_is_refused_before_it_ends() {
-    let mut reader = StreamReader::new(COMPONENT_NS, 100);
+    let mut reader = StreamReader::new(COMPONENT_NS, 100, DEFAULT_MAX_DEPTH);
     reader.buffer().extend_from_slice(HEADER.as_bytes());
     assert!(matches!(
         reader.next_event(),

@@ -6,9 +6,9 @@ use minidom::Element;
 use serde_json::Value;
 
 use super::error::StanzaError;
-use super::fields::{stanza_from_fields, Defaults};
+use super::fields::{stanza_from_fields, Defaults, SendPolicy};
 use super::xml::{set_attr, XmlError};
-use super::{Head, Kind, COMPONENT_NS};
+use super::{normalised, Head, Kind, COMPONENT_NS};
 
 /// What came of one webhook call, stripped of everything HTTP-specific.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +68,9 @@ impl Answer {
     }
 }
 
-/// Builds the answer to `inbound` from the webhook's outcome, for component `domain`.
-pub fn answer(inbound: &Head, outcome: &WebhookOutcome, domain: &str) -> Answer {
+/// Builds the answer to `inbound` from the webhook's outcome, for the component whose
+/// `policy` it is.
+pub fn answer(inbound: &Head, outcome: &WebhookOutcome, policy: &SendPolicy<'_>) -> Answer {
     if !inbound.may_be_answered() {
         return Answer::default();
     }
@@ -79,7 +80,7 @@ pub fn answer(inbound: &Head, outcome: &WebhookOutcome, domain: &str) -> Answer 
             content_type,
             body,
         } if is_json_media_type(content_type.as_deref()) => {
-            match reply_from_json(inbound, body, domain) {
+            match reply_from_json(inbound, body, policy) {
                 Ok(stanza) => Answer {
                     stanzas: vec![stanza],
                     problem: None,
@@ -139,14 +140,23 @@ pub fn empty_iq_result(inbound: &Head) -> Element {
     iq
 }
 
-fn answers_iq(stanza: &Element, inbound: &Head) -> bool {
+/// Whether `stanza` is the answer to the iq `inbound`: a result or error with its id, to its
+/// sender (RFC 6120 §8.2.3); one to anybody else answers nothing.
+pub(crate) fn answers_iq(stanza: &Element, inbound: &Head) -> bool {
     stanza.name() == "iq"
         && matches!(stanza.attr("type"), Some("result" | "error"))
         && stanza.attr("id") == inbound.id()
+        && stanza
+            .attr("to")
+            .is_some_and(|to| to == inbound.from() || normalised(to) == normalised(inbound.from()))
 }
 
 /// Builds the reply stanza from a 200 JSON body (CONTRACT.md, "Building the reply").
-pub fn reply_from_json(inbound: &Head, body: &[u8], domain: &str) -> Result<Element, ReplyError> {
+pub fn reply_from_json(
+    inbound: &Head,
+    body: &[u8],
+    policy: &SendPolicy<'_>,
+) -> Result<Element, ReplyError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ReplyError::InvalidJson(e.to_string()))?;
     let Value::Object(fields) = value else {
@@ -163,7 +173,7 @@ pub fn reply_from_json(inbound: &Head, body: &[u8], domain: &str) -> Result<Elem
         iq_type: "result",
         iq_id: inbound.id(),
     };
-    stanza_from_fields(&fields, &defaults, domain)
+    stanza_from_fields(&fields, &defaults, policy)
 }
 
 #[cfg(test)]

@@ -5,11 +5,16 @@ use crate::stanza::xml::{parse_stanza, write_stanza};
 use crate::stanza::Inbound;
 
 const DOMAIN: &str = "bot.example.com";
+const POLICY: SendPolicy<'static> = SendPolicy {
+    domain: DOMAIN,
+    max_depth: crate::config::DEFAULT_MAX_DEPTH,
+};
 const CHAT: &str = "<message from='alice@example.com/phone' to='echo@bot.example.com' \
                     type='chat' id='m1' xml:lang='en'><body>hello</body></message>";
 
 fn inbound(xml: &str) -> Inbound {
-    Inbound::new(parse_stanza(xml).expect("valid xml")).expect("a stanza")
+    Inbound::new(parse_stanza(xml, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
+        .expect("a stanza")
 }
 
 fn json(status: u16, content_type: &str, body: &str) -> WebhookOutcome {
@@ -21,7 +26,7 @@ fn json(status: u16, content_type: &str, body: &str) -> WebhookOutcome {
 }
 
 fn sent(original: &str, outcome: WebhookOutcome) -> Vec<String> {
-    answer(&inbound(original), &outcome, DOMAIN)
+    answer(&inbound(original), &outcome, &POLICY)
         .stanzas
         .iter()
         .map(write_stanza)
@@ -29,7 +34,7 @@ fn sent(original: &str, outcome: WebhookOutcome) -> Vec<String> {
 }
 
 fn problem(original: &str, outcome: WebhookOutcome) -> Option<ReplyError> {
-    answer(&inbound(original), &outcome, DOMAIN).problem
+    answer(&inbound(original), &outcome, &POLICY).problem
 }
 
 #[test]

@@ -169,7 +169,9 @@ mod tests {
 
     /// The one-pass body, checked against serde's serialisation of [`WebhookRequest`].
     fn request_for(xml: &str) -> Value {
-        let inbound = Inbound::new(parse_stanza(xml).expect("valid xml")).expect("a stanza");
+        let inbound =
+            Inbound::new(parse_stanza(xml, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
+                .expect("a stanza");
         let body = request_body(&inbound);
         let request = WebhookRequest::new(&inbound);
         assert_eq!(body.stanza_len, request.stanza.len(), "{xml}");

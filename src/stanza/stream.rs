@@ -6,7 +6,7 @@
 use memchr::{memchr, memchr3, memmem};
 use minidom::Element;
 
-use super::parse::{parse_element, skip_space, start_tag, Malformed, Scope};
+use super::parse::{parse_element, parse_start_tag, skip_space, start_tag, Malformed, Scope};
 use super::scan::is_xml_text;
 
 pub const STREAM_NS: &str = "http://etherx.jabber.org/streams";
@@ -19,6 +19,10 @@ pub enum Event {
         id: Option<String>,
     },
     Element(Element),
+    /// A top-level element nested more than `max_depth` deep: its start tag alone (no
+    /// content), so that its sender can be answered. Its content was only scanned for its
+    /// end, never built.
+    TooDeep(Element),
     /// `</stream:stream>`.
     Footer,
 }
@@ -41,6 +45,9 @@ pub struct StreamReader {
     /// Where the look for the end of the element at `start` goes on, and its depth there.
     scanned: usize,
     depth: usize,
+    /// Whether the element at `start` went deeper than `max_depth` (it is skipped).
+    too_deep: bool,
+    max_depth: usize,
     /// The default namespace and the prefixes the header declared.
     scope: Scope,
     /// The header's tag as written (`stream:stream`), once it came.
@@ -50,13 +57,15 @@ pub struct StreamReader {
 
 impl StreamReader {
     /// A reader for a stream whose default namespace is `namespace`, refusing elements larger
-    /// than `max_size` bytes.
-    pub fn new(namespace: &str, max_size: usize) -> StreamReader {
+    /// than `max_size` bytes and skipping those nested more than `max_depth` deep.
+    pub fn new(namespace: &str, max_size: usize, max_depth: usize) -> StreamReader {
         StreamReader {
             buf: Vec::new(),
             start: 0,
             scanned: 0,
             depth: 0,
+            too_deep: false,
+            max_depth,
             scope: Scope::new(namespace),
             header: None,
             max_size,
@@ -125,9 +134,13 @@ impl StreamReader {
                         return self.wait();
                     };
                     let text = text(&self.buf[self.start..end])?;
-                    let element = parse_element(text, &mut self.scope)?;
+                    let event = if self.too_deep {
+                        Event::TooDeep(parse_start_tag(text, &mut self.scope)?)
+                    } else {
+                        Event::Element(parse_element(text, &mut self.scope, self.max_depth)?)
+                    };
                     self.consume(end - self.start);
-                    return Ok(Some(Event::Element(element)));
+                    return Ok(Some(event));
                 }
             }
         }
@@ -145,6 +158,7 @@ impl StreamReader {
         self.start += length;
         self.scanned = self.start;
         self.depth = 0;
+        self.too_deep = false;
     }
 
     /// Reads the stream header, `end` bytes at `start`: its namespaces hold for the stream.
@@ -221,8 +235,20 @@ impl StreamReader {
                     let Some(length) = tag_end(bytes, at)? else {
                         return Ok(None);
                     };
+                    if at == self.start
+                        && self.header.as_deref().is_some_and(|header| {
+                            bytes[at + 1..].starts_with(header.as_bytes())
+                                && bytes
+                                    .get(at + 1 + header.len())
+                                    .is_some_and(|&b| !is_name_byte(b))
+                        })
+                    {
+                        return Err(malformed("a second stream header"));
+                    }
                     if bytes[at + length - 2] != b'/' {
                         self.depth += 1;
+                        // Only counted from here on: the element is not built.
+                        self.too_deep |= self.depth > self.max_depth;
                     }
                     at += length;
                 }
@@ -254,6 +280,11 @@ fn tag_end(bytes: &[u8], at: usize) -> Result<Option<usize>, StreamReadError> {
     }
 }
 
+/// Whether `byte` can stand in a tag's name (after its first character).
+fn is_name_byte(byte: u8) -> bool {
+    !matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'>' | b'/')
+}
+
 /// Bytes as text: UTF-8, and only characters XML allows.
 fn text(bytes: &[u8]) -> Result<&str, StreamReadError> {
     match std::str::from_utf8(bytes) {
@@ -266,3 +297,7 @@ fn text(bytes: &[u8]) -> Result<&str, StreamReadError> {
 fn malformed(why: impl Into<String>) -> StreamReadError {
     StreamReadError::Malformed(Malformed(why.into()))
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

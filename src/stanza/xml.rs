@@ -1,7 +1,8 @@
 //! Stanza XML text ⇄ `minidom::Element`: parsing one stanza from a webhook, and writing a
 //! received stanza back out exactly as it came (every attribute, child and extension).
 
-use minidom::rxml::{Namespace, NcNameStr};
+use minidom::rxml::{Namespace, NcNameStr, RawEvent, RawReader};
+use minidom::tree_builder::TreeBuilder;
 use minidom::{Element, Node};
 
 use super::scan::escape_with;
@@ -25,15 +26,19 @@ pub enum XmlError {
     NotAStanza(String),
     #[error("a text or attribute value holds a character XML does not allow")]
     NotXmlText,
+    #[error("elements nested more than {0} deep (max_depth)")]
+    TooDeep(usize),
+    #[error("{length} bytes written, more than max_outgoing_size ({max})")]
+    TooLarge { length: usize, max: usize },
 }
 
-/// Parses one stanza. Without an `xmlns` it is in the component namespace; `jabber:client`
-/// and `jabber:server` are moved to it, so a webhook can echo what it was sent.
-/// DTDs, entity declarations and processing instructions are refused by the parser.
-pub fn parse_stanza(text: &str) -> Result<Element, XmlError> {
+/// Parses one stanza, refusing one nested more than `max_depth` deep before it is built
+/// (the stanza is level 1). Without an `xmlns` it is in the component namespace;
+/// `jabber:client` and `jabber:server` are moved to it, so a webhook can echo what it was
+/// sent. DTDs, entity declarations and processing instructions are refused by the parser.
+pub fn parse_stanza(text: &str, max_depth: usize) -> Result<Element, XmlError> {
     let mut rest = text.trim().as_bytes();
-    let element = Element::from_reader_with_prefixes(&mut rest, Some(COMPONENT_NS.to_string()))
-        .map_err(|e| XmlError::Malformed(e.to_string()))?;
+    let element = read_element(&mut rest, max_depth)?;
     if !rest.iter().all(u8::is_ascii_whitespace) {
         return Err(XmlError::TrailingContent);
     }
@@ -42,6 +47,28 @@ pub fn parse_stanza(text: &str) -> Result<Element, XmlError> {
         return Err(XmlError::NotAStanza(element.name().to_string()));
     }
     Ok(element)
+}
+
+/// The first element of `bytes`, read by rxml and built by minidom's tree builder, as
+/// `Element::from_reader_with_prefixes` does, but with the depth counted before each element
+/// opens: a tree deeper than `max_depth` is never built (its drop would recurse as deep).
+fn read_element(bytes: &mut &[u8], max_depth: usize) -> Result<Element, XmlError> {
+    let malformed = |error: &dyn std::fmt::Display| XmlError::Malformed(error.to_string());
+    let mut reader = RawReader::new(bytes);
+    let mut builder =
+        TreeBuilder::new().with_prefixes_stack(vec![Some(COMPONENT_NS.to_string()).into()]);
+    loop {
+        let Some(event) = reader.read().map_err(|e| malformed(&e))? else {
+            return Err(malformed(&minidom::Error::EndOfDocument));
+        };
+        if matches!(event, RawEvent::ElementHeadOpen(..)) && builder.depth() >= max_depth {
+            return Err(XmlError::TooDeep(max_depth));
+        }
+        builder.process_event(event).map_err(|e| malformed(&e))?;
+        if let Some(root) = builder.root.take() {
+            return Ok(root);
+        }
+    }
 }
 
 /// Sets an unqualified attribute (`to`, `from`, `type`, `id`, ...), replacing any value it
@@ -54,7 +81,8 @@ pub fn set_attr(element: &mut Element, name: &'static NcNameStr, value: &str) {
 }
 
 /// Rebuilds an element (and its descendants) that is in `jabber:client` or `jabber:server`
-/// in the component namespace; anything else is returned untouched.
+/// in the component namespace; anything else is returned untouched. It recurses as deep as
+/// the element nests: only for elements read within `max_depth`.
 fn into_component_namespace(mut element: Element) -> Element {
     if !(element.has_ns(CLIENT_NS) || element.has_ns(SERVER_NS)) {
         return element;
@@ -142,6 +170,8 @@ impl XmlSink for CheckedText<'_> {
     }
 }
 
+/// Writes `element` and its descendants. It recurses as deep as the element nests: every
+/// element it is given was read within `max_depth`, or built by the daemon.
 pub(crate) fn write_element(element: &Element, parent_ns: &str, out: &mut impl XmlSink) {
     let ns = element.ns();
     out.markup("<");
@@ -219,9 +249,12 @@ mod tests {
         let text = "<message to='echo@bot.example.com' from='a@example.com/r' type='chat' \
                     id='m1' xml:lang='en'><body>hi</body>\
                     <x xmlns='urn:example:x' a='1'><y/>text</x></message>";
-        let element = parse_stanza(text).expect("valid stanza");
+        let element = parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid stanza");
         let written = write_stanza(&element);
-        assert_eq!(parse_stanza(&written), Ok(element));
+        assert_eq!(
+            parse_stanza(&written, crate::config::DEFAULT_MAX_DEPTH),
+            Ok(element)
+        );
         assert!(written.starts_with("<message "));
         assert!(written.contains("xml:lang='en'"));
         assert!(written.contains("<body>hi</body>"));
@@ -231,7 +264,11 @@ mod tests {
 
     #[test]
     fn set_attr_adds_or_replaces_an_unqualified_attribute() {
-        let mut element = parse_stanza("<iq xml:lang='en' type='get'/>").expect("valid stanza");
+        let mut element = parse_stanza(
+            "<iq xml:lang='en' type='get'/>",
+            crate::config::DEFAULT_MAX_DEPTH,
+        )
+        .expect("valid stanza");
         set_attr(&mut element, xml_ncname!("type"), "result");
         set_attr(&mut element, xml_ncname!("id"), "1");
         assert_eq!(element.attr("type"), Some("result"));
@@ -260,8 +297,11 @@ mod tests {
             Err(XmlError::NotXmlText)
         );
         assert_eq!(out, "<presence/>");
-        let good =
-            parse_stanza("<message to='a@b'><body>x &amp; y</body></message>").expect("stanza");
+        let good = parse_stanza(
+            "<message to='a@b'><body>x &amp; y</body></message>",
+            crate::config::DEFAULT_MAX_DEPTH,
+        )
+        .expect("stanza");
         append_stanza(&good, &mut out).expect("allowed");
         assert_eq!(
             out,
@@ -271,9 +311,11 @@ mod tests {
 
     #[test]
     fn special_characters_are_escaped() {
-        let element =
-            parse_stanza("<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>")
-                .expect("valid stanza");
+        let element = parse_stanza(
+            "<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>",
+            crate::config::DEFAULT_MAX_DEPTH,
+        )
+        .expect("valid stanza");
         assert_eq!(
             write_stanza(&element),
             "<message><body>a &amp; b &lt;c&gt; &apos;d&apos; é</body></message>"
@@ -288,8 +330,13 @@ mod tests {
             "<iq e='&#10;'/>",
             "<message id='a&#10;b&#9;c&#13;'/>",
         ] {
-            let element = parse_stanza(text).expect("valid stanza");
-            assert_eq!(parse_stanza(&write_stanza(&element)), Ok(element), "{text}");
+            let element =
+                parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid stanza");
+            assert_eq!(
+                parse_stanza(&write_stanza(&element), crate::config::DEFAULT_MAX_DEPTH),
+                Ok(element),
+                "{text}"
+            );
         }
     }
 
@@ -303,9 +350,11 @@ mod tests {
 
     #[test]
     fn client_namespace_is_moved_to_the_component_namespace() {
-        let element =
-            parse_stanza("<message xmlns='jabber:client' to='a@b'><body>x</body></message>")
-                .expect("valid stanza");
+        let element = parse_stanza(
+            "<message xmlns='jabber:client' to='a@b'><body>x</body></message>",
+            crate::config::DEFAULT_MAX_DEPTH,
+        )
+        .expect("valid stanza");
         assert!(element.has_ns(COMPONENT_NS));
         assert!(element.has_child("body", COMPONENT_NS));
         assert_eq!(
@@ -317,11 +366,11 @@ mod tests {
     #[test]
     fn two_stanzas_are_refused() {
         assert_eq!(
-            parse_stanza("<message/><message/>"),
+            parse_stanza("<message/><message/>", crate::config::DEFAULT_MAX_DEPTH),
             Err(XmlError::TrailingContent)
         );
         assert_eq!(
-            parse_stanza("<message/>text"),
+            parse_stanza("<message/>text", crate::config::DEFAULT_MAX_DEPTH),
             Err(XmlError::TrailingContent)
         );
     }
@@ -329,22 +378,31 @@ mod tests {
     #[test]
     fn malformed_xml_is_refused() {
         assert!(matches!(
-            parse_stanza("<message>"),
+            parse_stanza("<message>", crate::config::DEFAULT_MAX_DEPTH),
             Err(XmlError::Malformed(_))
         ));
         assert!(matches!(
-            parse_stanza("not xml"),
+            parse_stanza("not xml", crate::config::DEFAULT_MAX_DEPTH),
             Err(XmlError::Malformed(_))
         ));
-        assert!(matches!(parse_stanza(""), Err(XmlError::Malformed(_))));
+        assert!(matches!(
+            parse_stanza("", crate::config::DEFAULT_MAX_DEPTH),
+            Err(XmlError::Malformed(_))
+        ));
     }
 
     #[test]
     fn dtds_and_entity_declarations_are_refused() {
         let text = "<!DOCTYPE m [<!ENTITY x 'boom'>]><message><body>&x;</body></message>";
-        assert!(matches!(parse_stanza(text), Err(XmlError::Malformed(_))));
         assert!(matches!(
-            parse_stanza("<message><body>&x;</body></message>"),
+            parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH),
+            Err(XmlError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_stanza(
+                "<message><body>&x;</body></message>",
+                crate::config::DEFAULT_MAX_DEPTH
+            ),
             Err(XmlError::Malformed(_))
         ));
     }
@@ -352,11 +410,14 @@ mod tests {
     #[test]
     fn only_message_presence_and_iq_are_stanzas() {
         assert_eq!(
-            parse_stanza("<body/>"),
+            parse_stanza("<body/>", crate::config::DEFAULT_MAX_DEPTH),
             Err(XmlError::NotAStanza("body".into()))
         );
         assert!(matches!(
-            parse_stanza("<message xmlns='urn:other'/>"),
+            parse_stanza(
+                "<message xmlns='urn:other'/>",
+                crate::config::DEFAULT_MAX_DEPTH
+            ),
             Err(XmlError::NotAStanza(_))
         ));
     }

@@ -8,7 +8,7 @@ use sha1::{Digest, Sha1};
 use tokio::net::TcpStream;
 
 pub use super::stream::ComponentStream;
-use super::stream::ReadError;
+use super::stream::{ReadError, Received};
 use crate::config::ComponentConfig;
 use crate::stanza::stream::{Event, STREAM_NS};
 use crate::stanza::xml::XmlSink;
@@ -115,8 +115,13 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
             source,
         })?;
     tcp.set_nodelay(true).map_err(io_error)?;
-    let mut stream =
-        ComponentStream::new(tcp, config.max_read_size, config.keepalive, config.timeout);
+    let mut stream = ComponentStream::new(
+        tcp,
+        config.max_read_size,
+        config.max_depth,
+        config.keepalive,
+        config.timeout,
+    );
     stream
         .write(stream_header(domain).as_bytes())
         .await
@@ -136,7 +141,9 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
     let Some(stream_id) = stream_id else {
         // Without an id there is no handshake; the server will say why in a stream error.
         return Err(match stream.next().await {
-            Ok(element) => refusal(&element, domain),
+            Ok(Received::Element(element) | Received::TooDeep(element)) => {
+                refusal(&element, domain)
+            }
             Err(_) => ConnectError::Closed {
                 domain: domain.clone(),
             },
@@ -149,8 +156,12 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
         .map_err(io_error)?;
     loop {
         match stream.next().await {
-            Ok(element) if element.is("handshake", COMPONENT_NS) => return Ok(stream),
-            Ok(element) => return Err(refusal(&element, domain)),
+            Ok(Received::Element(element)) if element.is("handshake", COMPONENT_NS) => {
+                return Ok(stream)
+            }
+            Ok(Received::Element(element) | Received::TooDeep(element)) => {
+                return Err(refusal(&element, domain))
+            }
             Err(ReadError::Silent) => continue,
             Err(ReadError::Footer | ReadError::Eof) => {
                 return Err(ConnectError::Closed {

@@ -12,9 +12,10 @@ use tokio::time::Instant;
 
 use super::connection::{ComponentStream, StreamError};
 use super::outgoing::{send_keepalive, write_all, WriteError, KEEPALIVE_ID};
-use super::stream::ReadError;
+use super::stream::{ReadError, Received};
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
+use crate::stanza::error::StanzaError;
 use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::Inbound;
 
@@ -137,11 +138,10 @@ async fn serve_stream(
                 slot_free = true;
             }
             item = stream.next(), if slot_free => match item {
-                Ok(element) => {
+                Ok(received) => {
                     let held = take_slot(context).await?;
                     slot_free = context.handle.in_flight.available_permits() > 0;
-                    let answers = handle(element, held, context)?;
-                    unsent.extend(answers.iter().filter_map(|s| context.handle.write(s)));
+                    unsent.extend(handle(received, held, context)?);
                     if !unsent.is_empty() {
                         write_all(stream, unsent, context.handle).await?;
                         last_write = Instant::now();
@@ -175,20 +175,20 @@ async fn salvage(stream: &mut ComponentStream, context: &SessionContext<'_>) {
     let deadline = Instant::now() + SALVAGE_TIME;
     let mut salvaged = 0usize;
     loop {
-        let element = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Ok(element)) => element,
+        let received = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Ok(received)) => received,
             Ok(Err(ReadError::Silent)) => continue,
             Ok(Err(_)) | Err(_) => break,
         };
         let Ok(Ok(held)) = tokio::time::timeout_at(deadline, take_slot(context)).await else {
             break;
         };
-        let Ok(answers) = handle(element, held, context) else {
+        let Ok(answers) = handle(received, held, context) else {
             break;
         };
         salvaged += 1;
         for answer in answers {
-            context.handle.queue_reply(&answer, context.domain);
+            context.handle.queue_written(answer, context.domain);
         }
     }
     if salvaged > 0 {
@@ -200,12 +200,16 @@ async fn salvage(stream: &mut ComponentStream, context: &SessionContext<'_>) {
 }
 
 /// One element read from the server: a stanza for the dispatcher, our own keepalive coming
-/// back, or a stream-level element.
+/// back, or a stream-level element; or a stanza nested too deeply, refused unread.
 fn handle(
-    element: Element,
+    received: Received,
     permit: OwnedSemaphorePermit,
     context: &SessionContext<'_>,
-) -> Result<Vec<Element>, SessionError> {
+) -> Result<Vec<OutgoingStanza>, SessionError> {
+    let element = match received {
+        Received::Element(element) => element,
+        Received::TooDeep(head) => return Ok(refuse_too_deep(head, context)),
+    };
     if let Some(error) = StreamError::from_element(&element) {
         return Err(SessionError::StreamError(error));
     }
@@ -226,6 +230,32 @@ fn handle(
             Ok(Vec::new())
         }
     }
+}
+
+/// A stanza nested past `max_depth`: its sender is told, the connection goes on.
+fn refuse_too_deep(head: Element, context: &SessionContext<'_>) -> Vec<OutgoingStanza> {
+    let Ok(inbound) = Inbound::new(head) else {
+        tracing::warn!(
+            "{}: ignored an element from the server nested more than max_depth deep",
+            context.domain
+        );
+        return Vec::new();
+    };
+    let answer = StanzaError::TOO_DEEP.reply_to(&inbound);
+    tracing::warn!(
+        "{}: refused a {} from {}: nested more than max_depth deep; answered with {}",
+        context.domain,
+        inbound.kind().as_str(),
+        inbound.from(),
+        if answer.is_some() {
+            "a modify/policy-violation error"
+        } else {
+            "nothing"
+        }
+    );
+    context
+        .handle
+        .write_answers(answer.into_iter().collect(), inbound.head())
 }
 
 /// Shutdown: read nothing more, wait (up to `drain_timeout`) for in-flight webhook calls and
