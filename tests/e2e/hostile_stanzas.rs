@@ -31,12 +31,17 @@ async fn still_serving(world: &World, who: &str, asked: &str) {
     let sessions = log
         .matches(world.server.kind().component_login_log_line())
         .count();
-    assert_eq!(sessions, 1, "the component's stream was closed and reopened:\n{log}");
+    assert_eq!(
+        sessions, 1,
+        "the component's stream was closed and reopened:\n{log}"
+    );
 }
 
 /// The next stanza to `client` with `id`, skipping the rest.
 async fn answer_with_id(client: &mut XmppClient, id: &str) -> Option<Element> {
-    client.recv_matching(WAIT, |s| s.attr("id") == Some(id)).await
+    client
+        .recv_matching(WAIT, |s| s.attr("id") == Some(id))
+        .await
 }
 
 async fn deep_stanzas_are_refused_and_the_stream_goes_on(server: Server) {
@@ -134,9 +139,18 @@ async fn wide_and_prefixed_stanzas_are_answered(server: Server) {
         .map(|n| format!(" xmlns:q{n}='urn:q:{n}' q{n}:a='{n}'"))
         .collect();
     for (shape, extension) in [
-        ("5,000 attributes", format!("<x xmlns='urn:x'{attributes}/>")),
-        ("2,000 declarations", format!("<x xmlns='urn:x'{declarations}/>")),
-        ("prefixed attributes", format!("<x xmlns='urn:x'{prefixed}/>")),
+        (
+            "5,000 attributes",
+            format!("<x xmlns='urn:x'{attributes}/>"),
+        ),
+        (
+            "2,000 declarations",
+            format!("<x xmlns='urn:x'{declarations}/>"),
+        ),
+        (
+            "prefixed attributes",
+            format!("<x xmlns='urn:x'{prefixed}/>"),
+        ),
     ] {
         alice
             .send(&format!(
@@ -245,7 +259,10 @@ async fn replies_the_server_would_refuse_become_errors(server: Server) {
         .send("<iq type='get' to='echo@bot.localhost' id='other-to'><x xmlns='urn:x'/></iq>")
         .await;
     let answer = answer_with_id(&mut alice, "other-to").await;
-    assert_eq!(answer.expect("the iq is answered").attr("type"), Some("result"));
+    assert_eq!(
+        answer.expect("the iq is answered").attr("type"),
+        Some("result")
+    );
     still_serving(&world, "bob", "after the replies").await;
 }
 on_both_servers!(replies_the_server_would_refuse_become_errors);
@@ -275,7 +292,8 @@ async fn the_api_refuses_what_the_server_would_refuse(server: Server) {
     let (status, text) = send(json!({ "stanza": deep })).await;
     assert_eq!(status, 422, "{text}");
     assert!(text.contains("max_depth"), "{text}");
-    let (status, text) = send(json!({ "to": "alice@localhost", "body": "'".repeat(100_000) })).await;
+    let (status, text) =
+        send(json!({ "to": "alice@localhost", "body": "'".repeat(100_000) })).await;
     assert_eq!(status, 422, "{text}");
     assert!(text.contains("max_outgoing_size"), "{text}");
     for from in ["bot@BOT.LOCALHOST", "bot@ｂot.localhost", "BOT.localhost"] {
