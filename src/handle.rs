@@ -1,23 +1,19 @@
 //! What the rest of the process (the HTTP API) holds of a running component: its outbox, its
 //! live state for `/v1/status` and `/healthz`, the iq answers being awaited, its metrics.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use minidom::Element;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
+use crate::api::pending::{AwaitedIq, PendingIqs};
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
 use crate::stanza::outgoing::{write_answers, OutgoingStanza};
 use crate::stanza::xml::XmlError;
 use crate::stanza::Head;
-
-/// Ids of iqs sent through the API start with this, so answers are found without a lookup
-/// for every other stanza.
-pub const API_IQ_PREFIX: &str = "api-";
 
 /// A running component, as seen from outside its tasks.
 pub struct ComponentHandle {
@@ -32,7 +28,7 @@ pub struct ComponentHandle {
     pub max_outgoing_size: usize,
     max_queued_replies: usize,
     live: Mutex<Live>,
-    pending_iqs: Mutex<HashMap<String, oneshot::Sender<Element>>>,
+    pending_iqs: PendingIqs,
 }
 
 #[derive(Default)]
@@ -113,7 +109,7 @@ impl ComponentHandle {
                 disconnected_because: Some("not connected yet".into()),
                 ..Live::default()
             }),
-            pending_iqs: Mutex::new(HashMap::new()),
+            pending_iqs: PendingIqs::default(),
         }
     }
 
@@ -241,43 +237,20 @@ impl ComponentHandle {
         self.metrics.dropped_replies.inc();
     }
 
-    /// Registers an iq sent through the API; its answer comes back on the receiver.
-    pub fn await_iq(&self, id: &str) -> oneshot::Receiver<Element> {
-        let (sender, receiver) = oneshot::channel();
-        self.pending_iqs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_string(), sender);
-        receiver
+    /// Registers an iq sent through the API with id `id` to `to`; its answer comes back
+    /// through the [`AwaitedIq`], which forgets the iq when dropped.
+    pub fn await_iq(&self, id: &str, to: &str) -> AwaitedIq<'_> {
+        self.pending_iqs.expect(id, to)
     }
 
-    /// Stops waiting for `id` (timed out, or never sent).
-    pub fn forget_iq(&self, id: &str) {
-        self.pending_iqs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
+    /// How many iqs sent through the API await their answers.
+    pub fn pending_iqs(&self) -> usize {
+        self.pending_iqs.len()
     }
 
-    /// Hands an iq `result`/`error` to the API request awaiting it; gives it back otherwise.
+    /// Hands an iq `result`/`error` to the API request awaiting it, if its id and its `from`
+    /// (the address the iq was sent to) both match; gives it back otherwise.
     pub fn answer_iq(&self, element: Element) -> Result<(), Element> {
-        let awaited = element.name() == "iq"
-            && matches!(element.attr("type"), Some("result" | "error"))
-            && element
-                .attr("id")
-                .is_some_and(|id| id.starts_with(API_IQ_PREFIX));
-        if !awaited {
-            return Err(element);
-        }
-        let id = element.attr("id").unwrap_or_default();
-        let waiting = self
-            .pending_iqs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
-        match waiting {
-            Some(sender) => sender.send(element),
-            None => Err(element),
-        }
+        self.pending_iqs.answer(element, &self.domain)
     }
 }

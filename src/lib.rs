@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod component;
 pub mod config;
 pub mod deadline;
+pub mod descriptors;
 pub mod dispatch;
 pub mod handle;
 pub mod metrics;
@@ -50,6 +51,7 @@ pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let metrics = std::sync::Arc::new(metrics::Metrics::default());
+    let reserve = descriptors::reserve(&config.components);
     let components: Vec<_> = config
         .components
         .into_iter()
@@ -69,8 +71,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let state = std::sync::Arc::new(api::ApiState::new(api, handles, metrics));
         let mut api_stopped = stopped.clone();
         tasks.spawn(async move {
-            let served =
-                api::serve(state, async move { crate::stopped(&mut api_stopped).await }).await;
+            let stopped = async move { crate::stopped(&mut api_stopped).await };
+            let served = api::serve(state, reserve, stopped).await;
             ("the HTTP API".to_string(), served.map_err(RunError::Api))
         });
     }

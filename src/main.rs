@@ -99,12 +99,25 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    raise_descriptor_limit();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
         component_http::run(config, shutdown).await?;
         anyhow::Ok(())
     })
+}
+
+/// Every connection costs a descriptor: take all the kernel allows (the hard limit), so that
+/// the API's connections, bounded below it, leave the webhook and the server theirs.
+fn raise_descriptor_limit() {
+    match component_http::descriptors::raise_soft_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!("open-file limit raised from {before} to {after}");
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!("cannot raise the open-file limit: {error}"),
+    }
 }
 
 /// Completes on the first SIGINT (Ctrl-C) or SIGTERM.

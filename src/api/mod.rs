@@ -1,14 +1,18 @@
 //! The HTTP API edge (axum): `POST /v1/send` so bots can speak first and answer later,
 //! `GET /v1/status`, `GET /healthz` and `GET /metrics` so operators see what the daemon does.
-//! Every route but `/healthz` needs `Authorization: Bearer <token>`.
+//! Every route but `/healthz` needs `Authorization: Bearer <token>`; `/healthz` says more
+//! with it. The socket and its limits are `listener.rs`'s.
 
+pub mod listener;
 mod observe;
+pub mod pending;
 mod send;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,10 +20,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::config::ApiConfig;
+use crate::descriptors::{api_connections, soft_limit, ApiConnections};
 use crate::handle::ComponentHandle;
 use crate::metrics::Metrics;
+use listener::{serve_on, ConnectionLimits};
 
 /// Every route, as documented in `docs/openapi.json` (a test keeps the two in step).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -35,6 +42,8 @@ pub struct ApiState {
     pub components: Vec<Arc<ComponentHandle>>,
     pub metrics: Arc<Metrics>,
     token_digest: [u8; 32],
+    /// One permit per API iq awaiting its answer (`max_pending_iqs`).
+    iq_slots: Semaphore,
 }
 
 impl ApiState {
@@ -44,11 +53,13 @@ impl ApiState {
         metrics: Arc<Metrics>,
     ) -> ApiState {
         let token_digest = Sha256::digest(config.token.expose().as_bytes()).into();
+        let iq_slots = Semaphore::new(config.max_pending_iqs.min(Semaphore::MAX_PERMITS));
         ApiState {
             config,
             components,
             metrics,
             token_digest,
+            iq_slots,
         }
     }
 
@@ -106,16 +117,70 @@ async fn require_token(
     response
 }
 
-/// Serves the API on `config.listen` until `shutdown` completes.
+/// Serves the API on `config.listen` until `shutdown` completes. `reserve`: the descriptors
+/// kept for the components (`descriptors::reserve`); the API's connections are bounded by
+/// `max_connections`, and by what the open-file limit leaves after the reserve.
 pub async fn serve(
     state: Arc<ApiState>,
+    reserve: u64,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let max_connections = match api_connections(state.config.max_connections, soft_limit(), reserve)
+        .map_err(std::io::Error::other)?
+    {
+        ApiConnections::AsConfigured(count) => count,
+        ApiConnections::Clamped { room, limit } => {
+            tracing::warn!(
+                "[api] max_connections lowered from {} to {room}: the open-file limit is \
+                 {limit} and {reserve} descriptors are kept for the webhook and the server \
+                 (raise LimitNOFILE= or ulimit -n)",
+                state.config.max_connections
+            );
+            room
+        }
+    };
+    let limits = ConnectionLimits {
+        max_connections,
+        header_timeout: state.config.header_timeout,
+        write_timeout: state.config.write_timeout,
+    };
     let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
-    tracing::info!("HTTP API listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    tracing::info!(
+        "HTTP API listening on http://{} (at most {max_connections} connections)",
+        listener.local_addr()?
+    );
+    serve_on(listener, router(state), limits, shutdown).await
+}
+
+/// A request's body, read within `body_timeout` (else 408, and the connection is closed) and
+/// at most `max_request_size` bytes long (else 413).
+pub struct TimedBody(pub Bytes);
+
+impl FromRequest<Arc<ApiState>> for TimedBody {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Arc<ApiState>) -> Result<Self, Response> {
+        let limit = state.config.body_timeout;
+        match tokio::time::timeout(limit, Bytes::from_request(request, state)).await {
+            Ok(Ok(body)) => Ok(TimedBody(body)),
+            Ok(Err(rejection)) => Err(rejection.into_response()),
+            Err(_) => {
+                let mut response = ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within body_timeout ({} s)",
+                        limit.as_secs_f64()
+                    ),
+                )
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                Err(response)
+            }
+        }
+    }
 }
 
 /// An API error: its status and a stable JSON body `{"error": code, "message": text}`.

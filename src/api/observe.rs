@@ -1,10 +1,11 @@
 //! What operators look at: `GET /v1/status` (per component), `GET /healthz` (200 only when
-//! every component is connected) and `GET /metrics` (Prometheus / OpenMetrics text).
+//! every component is connected; why not only with the token, as the reason names the
+//! server's address and its error) and `GET /metrics` (Prometheus / OpenMetrics text).
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -16,7 +17,18 @@ pub async fn status(State(state): State<Arc<ApiState>>) -> Response {
     Json(json!({ "components": components })).into_response()
 }
 
-pub async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
+pub async fn healthz(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    let healthy = state
+        .components
+        .iter()
+        .all(|c| c.not_connected_because().is_none());
+    if healthy {
+        return Json(json!({ "status": "ok" })).into_response();
+    }
+    let unavailable = StatusCode::SERVICE_UNAVAILABLE;
+    if !state.authorized(headers.get(header::AUTHORIZATION)) {
+        return (unavailable, Json(json!({ "status": "unavailable" }))).into_response();
+    }
     let reasons: Vec<String> = state
         .components
         .iter()
@@ -25,11 +37,8 @@ pub async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
                 .map(|why| format!("{}: {why}", c.domain))
         })
         .collect();
-    if reasons.is_empty() {
-        return Json(json!({ "status": "ok" })).into_response();
-    }
     let body = json!({ "status": "unavailable", "reason": reasons.join("; ") });
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    (unavailable, Json(body)).into_response()
 }
 
 pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {

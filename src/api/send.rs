@@ -1,6 +1,7 @@
 //! `POST /v1/send`: the same JSON as a webhook reply (`to`, `from`, `kind`, `type`, `body`,
 //! `stanza`), plus `component` and, for an iq get/set, `timeout`. Other stanzas are queued
-//! (202); an iq get/set waits for its answer (200) or times out (504).
+//! (202); an iq get/set waits for its answer (200) or times out (504), at most
+//! `max_pending_iqs` at once (then 503), holding only its id and address while it waits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,31 +16,43 @@ use minidom::Element;
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::{ApiError, ApiState};
-use crate::handle::{ComponentHandle, API_IQ_PREFIX};
+use super::pending::new_api_id;
+use super::{ApiError, ApiState, TimedBody};
+use crate::handle::ComponentHandle;
 use crate::stanza::fields::{stanza_from_fields, text, Defaults, SendPolicy};
 use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::reply::ReplyError;
 use crate::stanza::request::WebhookRequest;
 use crate::stanza::xml::set_attr;
 use crate::stanza::{Inbound, Kind};
-use crate::webhook::signature::new_message_id;
 
-pub async fn send(State(state): State<Arc<ApiState>>, body: Bytes) -> Response {
-    match send_inner(&state, &body).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+pub async fn send(State(state): State<Arc<ApiState>>, TimedBody(body): TimedBody) -> Response {
+    let outcome = match prepare(&state, body) {
+        Ok(prepared) => deliver(&state, prepared).await,
+        Err(error) => Err(error),
+    };
+    outcome.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn send_inner(state: &ApiState, body: &[u8]) -> Result<Response, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+/// A stanza ready to go, and what is needed to send it; the request's body and JSON are
+/// gone by then.
+struct Prepared<'a> {
+    component: &'a Arc<ComponentHandle>,
+    stanza: Element,
+    id: String,
+    /// For an iq get/set: how long to wait for its answer.
+    awaits_answer: Option<Duration>,
+}
+
+fn prepare(state: &ApiState, body: Bytes) -> Result<Prepared<'_>, ApiError> {
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             format!("the body is not JSON: {e}"),
         )
     })?;
+    drop(body);
     let Value::Object(fields) = value else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -48,7 +61,13 @@ async fn send_inner(state: &ApiState, body: &[u8]) -> Result<Response, ApiError>
         ));
     };
     let component = pick_component(state, &fields)?;
-    let id = format!("{API_IQ_PREFIX}{}", &new_message_id()[4..]);
+    let id = new_api_id().map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_randomness",
+            format!("no random id could be drawn: {error}"),
+        )
+    })?;
     let defaults = Defaults {
         kind: Kind::Message,
         to: None,
@@ -75,26 +94,54 @@ async fn send_inner(state: &ApiState, body: &[u8]) -> Result<Response, ApiError>
         )
         .retry_after(5));
     }
-    if !awaits_answer {
+    let awaits_answer = if awaits_answer {
+        Some(iq_timeout(state, &fields)?)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        component,
+        stanza,
+        id,
+        awaits_answer,
+    })
+}
+
+async fn deliver(state: &ApiState, prepared: Prepared<'_>) -> Result<Response, ApiError> {
+    let Prepared {
+        component,
+        stanza,
+        id,
+        awaits_answer,
+    } = prepared;
+    let Some(timeout) = awaits_answer else {
         queue(component, &stanza)?;
         return Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response());
-    }
-    let timeout = iq_timeout(state, &fields)?;
-    let answer = component.await_iq(&id);
-    if let Err(error) = queue(component, &stanza) {
-        component.forget_iq(&id);
-        return Err(error);
-    }
-    match tokio::time::timeout(timeout, answer).await {
-        Ok(Ok(answer)) => Ok(Json(answer_json(answer)).into_response()),
-        Ok(Err(_)) | Err(_) => {
-            component.forget_iq(&id);
-            Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                format!("no answer to iq {id} within {:.1} s", timeout.as_secs_f64()),
-            ))
-        }
+    };
+    let Ok(_slot) = state.iq_slots.try_acquire() else {
+        let limit = state.config.max_pending_iqs;
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_pending_iqs",
+            format!(
+                "max_pending_iqs ({limit}) API iqs already await their answers; try again shortly"
+            ),
+        )
+        .retry_after(1));
+    };
+    // The answer must come from the address the iq goes to; `stanza_from_fields` always
+    // sets `to`.
+    let to = stanza.attr("to").unwrap_or_default();
+    let mut answer = component.await_iq(&id, to);
+    queue(component, &stanza)?;
+    drop(stanza);
+    match tokio::time::timeout(timeout, answer.answer()).await {
+        Ok(Some(answer)) => Ok(Json(answer_json(answer)).into_response()),
+        Ok(None) | Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("no answer to iq {id} within {:.1} s", timeout.as_secs_f64()),
+        )),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The API router without a socket: authentication, every error status of `/v1/send`,
-//! health, and the OpenAPI document kept in step with the routes.
+//! The API router without a socket: authentication, every error status of `/v1/send`, the
+//! bound on iqs awaiting answers, health (details only with the token), and the OpenAPI
+//! document kept in step with the routes.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -11,10 +12,13 @@ use super::*;
 use crate::component::Component;
 use crate::config::Config;
 
-const TOKEN: &str = "0123456789abcdef-test";
+pub(super) const TOKEN: &str = "0123456789abcdef-test";
 
-fn config(components: &[&str]) -> Config {
-    let mut text = format!("[api]\ntoken = \"{TOKEN}\"\nmax_request_size = 2048\n");
+/// The test configuration: `components`, and the `[api]` keys of `api_keys` too.
+fn config(components: &[&str], api_keys: &str) -> Config {
+    let mut text = format!(
+        "[api]\ntoken = \"{TOKEN}\"\nmax_request_size = 2048\nmax_pending_iqs = 2\n{api_keys}\n"
+    );
     for domain in components {
         text.push_str(&format!("[[component]]\ndomain = \"{domain}\"\nsecret = \"s\"\npost_url = \"http://127.0.0.1:9/\"\n"));
     }
@@ -23,7 +27,16 @@ fn config(components: &[&str]) -> Config {
 
 /// The router over components that are not running; `connected` marks them connected.
 fn app(domains: &[&str], connected: bool) -> (Router, Vec<Component>) {
-    let config = config(domains);
+    app_with(domains, connected, "")
+}
+
+/// As [`app`], with more `[api]` keys.
+pub(super) fn app_with(
+    domains: &[&str],
+    connected: bool,
+    api_keys: &str,
+) -> (Router, Vec<Component>) {
+    let config = config(domains, api_keys);
     let metrics = Arc::new(Metrics::default());
     let components: Vec<Component> = config
         .components
@@ -41,7 +54,7 @@ fn app(domains: &[&str], connected: bool) -> (Router, Vec<Component>) {
     )
 }
 
-async fn call(
+pub(super) async fn call(
     app: &Router,
     method: &str,
     path: &str,
@@ -186,13 +199,88 @@ async fn disconnected_component_is_503_with_retry_after_and_unhealthy() {
         (StatusCode::SERVICE_UNAVAILABLE, Some("not_connected"))
     );
     assert!(headers.contains_key("retry-after"));
-    let (status, body, _) = call(&app, "GET", "/healthz", None, "").await;
+    // Without the token (or with a wrong one), only ok / not ok: the reason names the
+    // server's address and its error.
+    for token in [None, Some("wrong-token-of-some-length")] {
+        let (status, body, _) = call(&app, "GET", "/healthz", token, "").await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "unavailable" })
+            )
+        );
+    }
+    let (status, body, _) = call(&app, "GET", "/healthz", Some(TOKEN), "").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "unavailable");
     assert!(
         body["reason"]
             .as_str()
-            .is_some_and(|r| r.contains("bot.example.com")),
+            .is_some_and(|r| r.contains("bot.example.com: not connected yet")),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn healthy_is_just_ok_with_or_without_the_token() {
+    let (app, _components) = app(&["bot.example.com"], true);
+    for token in [None, Some(TOKEN)] {
+        let (status, body, _) = call(&app, "GET", "/healthz", token, "").await;
+        assert_eq!((status, body), (StatusCode::OK, json!({ "status": "ok" })));
+    }
+}
+
+#[tokio::test]
+async fn iqs_past_max_pending_iqs_get_503_naming_the_limit() {
+    let (app, components) = app(&["bot.example.com"], true);
+    let handle = components[0].handle();
+    let iq = r#"{"to": "alice@example.com/phone", "kind": "iq", "timeout": 1}"#;
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { call(&app, "POST", "/v1/send", Some(TOKEN), iq).await })
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while handle.pending_iqs() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the iqs never waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    let (status, body, headers) = call(&app, "POST", "/v1/send", Some(TOKEN), iq).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("too_many_pending_iqs")
+        ),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("max_pending_iqs (2)")),
+        "{body}"
+    );
+    assert_eq!(headers["retry-after"], "1");
+    // Messages do not wait, so they are not bounded by it.
+    let message = r#"{"to": "alice@example.com", "body": "still sent"}"#;
+    let (status, ..) = call(&app, "POST", "/v1/send", Some(TOKEN), message).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    for request in waiting {
+        let (status, ..) = request.await.expect("request task");
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    }
+    assert_eq!(handle.pending_iqs(), 0, "timed-out iqs are forgotten");
+    let quick = r#"{"to": "alice@example.com/phone", "kind": "iq", "timeout": 0.1}"#;
+    let (status, ..) = call(&app, "POST", "/v1/send", Some(TOKEN), quick).await;
+    assert_eq!(
+        status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "the slots were given back"
     );
 }
 

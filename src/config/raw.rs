@@ -27,6 +27,11 @@ pub(super) struct RawApi {
     pub(super) iq_timeout: Option<f64>,
     pub(super) max_iq_timeout: Option<f64>,
     pub(super) max_request_size: Option<usize>,
+    pub(super) max_connections: Option<usize>,
+    pub(super) header_timeout: Option<f64>,
+    pub(super) body_timeout: Option<f64>,
+    pub(super) write_timeout: Option<f64>,
+    pub(super) max_pending_iqs: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]

@@ -13,6 +13,7 @@ mod api;
 mod api_fuzz;
 mod examples;
 mod failures;
+mod hostile_api;
 mod hostile_stanzas;
 mod instances;
 mod messages;
