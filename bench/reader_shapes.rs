@@ -7,7 +7,6 @@
 //!
 //! `cargo bench --bench reader_shapes -- [--rounds 5] [--secs 1]`.
 
-#[allow(dead_code)] // the other benchmarks' parts of it (sink, daemon, wire) are not used here
 mod common;
 
 use std::time::{Duration, Instant};
