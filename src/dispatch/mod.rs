@@ -123,7 +123,7 @@ impl Dispatcher {
         }
         let sender = bare(inbound.from());
         if let Some(limiter) = &inner.rate_limiter {
-            if !limiter.allow(sender, Instant::now()) {
+            if !limiter.allow(inner.conversation_keys.hash_one(sender), Instant::now()) {
                 tracing::debug!("{}: {sender} is over its rate limit", inner.domain);
                 return StanzaError::RATE_LIMITED
                     .reply_to(&inbound)
