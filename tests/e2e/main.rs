@@ -13,6 +13,7 @@ mod api;
 mod api_fuzz;
 mod examples;
 mod failures;
+mod hostile_dispatch;
 mod instances;
 mod messages;
 mod presence_and_iq;
