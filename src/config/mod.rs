@@ -64,7 +64,8 @@ pub struct ComponentConfig {
     /// Stanzas of one sender (bare JID) accepted and not yet answered, at most, over all
     /// its conversations (never more than `max_in_flight`); past it a stanza is refused.
     pub max_in_flight_per_sender: usize,
-    /// `None`: `rate_limit = false`.
+    /// `None`: `rate_limit = false` (printed so: absent, it would mean the default).
+    #[serde(serialize_with = "rate_limit_or_false")]
     pub rate_limit: Option<RateLimit>,
     /// POST stanzas whose sender is on a domain this process serves (off: dropped, the
     /// loop guard).
@@ -103,6 +104,16 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     #[serde(serialize_with = "seconds")]
     pub max_elapsed: Duration,
+}
+
+fn rate_limit_or_false<S: Serializer>(
+    value: &Option<RateLimit>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(limit) => limit.serialize(serializer),
+        None => serializer.serialize_bool(false),
+    }
 }
 
 fn optional_seconds<S: Serializer>(

@@ -316,6 +316,7 @@ fn rate_limit_is_on_unless_turned_off() {
         .expect("valid")
         .to_redacted_toml();
     assert!(!printed.contains("per_second"), "{printed}");
+    assert!(printed.contains("\nrate_limit = false\n"), "{printed}");
     let printed = parse(MINIMAL).expect("valid").to_redacted_toml();
     assert!(printed.contains("per_second = 10.0"), "{printed}");
 }
