@@ -220,8 +220,9 @@ on_both_servers!(one_conversation_holds_at_most_its_queue);
 async fn one_sender_across_many_conversations_holds_at_most_its_share(server: Server) {
     // 20 conversations of 30 could hold 20 x 33 stanzas, more than every `max_in_flight`
     // slot (256): the per-sender bound (64) is what leaves slots for everyone else. The
-    // rate limit is off to show it; with it on, a webhook slow enough (timeout and
-    // retries) would let one sender fill the slots as well.
+    // rate limit is off to show it; on, but without this bound, it would not be enough
+    // either: a slow enough webhook (timeout and retries) lets the stanzas it lets through
+    // pile up until they fill the slots.
     const CONVERSATIONS: usize = 20;
     const FLOOD: usize = 600;
     let world = World::start_with_on(
