@@ -8,6 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::dispatch::Refusal;
 use crate::stanza::reply::WebhookOutcome;
 use crate::stanza::Kind;
 
@@ -29,6 +30,12 @@ struct ClassLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    component: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConditionLabels {
     component: String,
     condition: String,
@@ -43,6 +50,7 @@ pub struct Metrics {
     webhook_requests: Family<ClassLabels, Counter>,
     webhook_duration: HistogramFamily,
     errors_sent: Family<ConditionLabels, Counter>,
+    refused: Family<ReasonLabels, Counter>,
     reconnects: Family<ComponentLabel, Counter>,
     dropped_replies: Family<ComponentLabel, Counter>,
     in_flight: Family<ComponentLabel, Gauge>,
@@ -63,6 +71,7 @@ impl Default for Metrics {
             webhook_requests: Family::default(),
             webhook_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             errors_sent: Family::default(),
+            refused: Family::default(),
             reconnects: Family::default(),
             dropped_replies: Family::default(),
             in_flight: Family::default(),
@@ -89,6 +98,13 @@ impl Default for Metrics {
             "stanza_errors_sent",
             "Stanza errors sent, by condition",
             metrics.errors_sent.clone(),
+        );
+        registry.register(
+            "stanzas_refused",
+            "Stanzas not POSTed to the webhook, by reason: own_domain (dropped unanswered, \
+             the loop guard); rate_limit, sender_in_flight, conversation_queue (refused with \
+             wait/resource-constraint)",
+            metrics.refused.clone(),
         );
         registry.register(
             "reconnects",
@@ -152,6 +168,12 @@ impl Metrics {
             ],
             webhook_duration: self.webhook_duration.get_or_create_owned(&component),
             errors_sent: self.errors_sent.clone(),
+            refused: Refusal::ALL.map(|refusal| {
+                self.refused.get_or_create_owned(&ReasonLabels {
+                    component: domain.into(),
+                    reason: refusal.label().into(),
+                })
+            }),
             reconnects: self.reconnects.get_or_create_owned(&component),
             dropped_replies: self.dropped_replies.get_or_create_owned(&component),
             in_flight: self.in_flight.get_or_create_owned(&component),
@@ -178,6 +200,7 @@ pub struct ComponentMetrics {
     webhook_classes: [Counter; 5],
     webhook_duration: Histogram,
     errors_sent: Family<ConditionLabels, Counter>,
+    refused: [Counter; 4],
     pub reconnects: Counter,
     pub dropped_replies: Counter,
     pub in_flight: Gauge,
@@ -188,6 +211,11 @@ pub struct ComponentMetrics {
 impl ComponentMetrics {
     pub fn received(&self, kind: Kind) -> &Counter {
         &self.received[kind as usize]
+    }
+
+    /// Stanzas not POSTed, for this reason.
+    pub fn refused(&self, refusal: Refusal) -> &Counter {
+        &self.refused[refusal as usize]
     }
 
     /// One webhook attempt's outcome and duration.

@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 use crate::stanza::Kind;
 use api::check_api;
 pub use api::ApiConfig;
-use raw::{RawComponent, RawFile, RawRetry, RawServer};
+use raw::{RawComponent, RawFile, RawRateLimitSetting, RawRetry, RawServer};
 use secret::{post_headers, read_secret_file, signing_key};
 pub use secret::{PostUrl, Secret, SigningKey};
 
@@ -58,7 +58,21 @@ pub struct ComponentConfig {
     pub reconnect_max_delay: Duration,
     /// One stanza at a time per conversation (sender's bare JID → component JID).
     pub ordered: bool,
+    /// With `ordered`: stanzas waiting behind a conversation's call in progress, at most;
+    /// past it a stanza is refused at once.
+    pub max_queued_per_conversation: usize,
+    /// Stanzas of one sender (bare JID) accepted and not yet answered, at most, over all
+    /// its conversations (never more than `max_in_flight`); past it a stanza is refused.
+    pub max_in_flight_per_sender: usize,
+    /// `None`: `rate_limit = false` (printed so: absent, it would mean the default).
+    #[serde(serialize_with = "rate_limit_or_false")]
     pub rate_limit: Option<RateLimit>,
+    /// POST stanzas whose sender is on a domain this process serves (off: dropped, the
+    /// loop guard).
+    pub forward_from_own_domains: bool,
+    /// Every domain this process serves (filled in once all components are read).
+    #[serde(skip)]
+    pub own_domains: Vec<String>,
     pub retry: RetryPolicy,
     /// The Standard Webhooks signing key, decoded from `whsec_…`.
     pub signing_secret: Option<SigningKey>,
@@ -86,7 +100,7 @@ pub struct ComponentConfig {
 pub struct RateLimit {
     pub per_second: f64,
     pub burst: u32,
-    /// Senders tracked at most; idle ones are forgotten first.
+    /// Senders tracked at most; past it the one seen least recently is forgotten.
     pub max_senders: usize,
 }
 
@@ -96,6 +110,16 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     #[serde(serialize_with = "seconds")]
     pub max_elapsed: Duration,
+}
+
+fn rate_limit_or_false<S: Serializer>(
+    value: &Option<RateLimit>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(limit) => limit.serialize(serializer),
+        None => serializer.serialize_bool(false),
+    }
 }
 
 fn optional_seconds<S: Serializer>(
@@ -132,6 +156,14 @@ pub const DEFAULT_MAX_OUTGOING_SIZE: usize = 512 * 1024;
 pub const DEFAULT_MAX_QUEUED_REPLIES: usize = 1024;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: f64 = 10.0;
 pub const DEFAULT_RATE_LIMIT_SENDERS: usize = 100_000;
+/// Far above what a person types or a client replays on reconnecting; a flood hits it at once.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
+    per_second: 10.0,
+    burst: 50,
+    max_senders: DEFAULT_RATE_LIMIT_SENDERS,
+};
+pub const DEFAULT_MAX_QUEUED_PER_CONVERSATION: usize = 32;
+pub const DEFAULT_MAX_IN_FLIGHT_PER_SENDER: usize = 64;
 pub const DEFAULT_TYPING_AFTER: f64 = 1.0;
 
 impl Config {
@@ -160,6 +192,10 @@ impl Config {
                 return Err(format!("domain '{}' is configured twice", checked.domain));
             }
             components.push(checked);
+        }
+        let own_domains: Vec<String> = components.iter().map(|c| c.domain.clone()).collect();
+        for component in &mut components {
+            component.own_domains.clone_from(&own_domains);
         }
         let api = raw
             .api
@@ -234,12 +270,22 @@ fn check_component(
     if reconnect_max_delay < reconnect_delay {
         return Err("key 'reconnect_max_delay' is smaller than 'reconnect_delay'".into());
     }
+    let max_in_flight_per_sender = raw
+        .max_in_flight_per_sender
+        .unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_SENDER);
+    if max_in_flight_per_sender == 0 {
+        return Err("key 'max_in_flight_per_sender' must be at least 1".into());
+    }
+    let max_in_flight_per_sender = max_in_flight_per_sender.min(max_in_flight);
     let rate_limit = match raw.rate_limit {
-        None => None,
-        Some(limit) if limit.per_second.is_nan() || limit.per_second <= 0.0 => {
+        None | Some(RawRateLimitSetting::Switch(true)) => Some(DEFAULT_RATE_LIMIT),
+        Some(RawRateLimitSetting::Switch(false)) => None,
+        Some(RawRateLimitSetting::Limit(limit))
+            if limit.per_second.is_nan() || limit.per_second <= 0.0 =>
+        {
             return Err("key 'rate_limit.per_second' must be above 0".into())
         }
-        Some(limit) => Some(RateLimit {
+        Some(RawRateLimitSetting::Limit(limit)) => Some(RateLimit {
             per_second: limit.per_second,
             burst: limit.burst.unwrap_or(limit.per_second.ceil() as u32).max(1),
             max_senders: limit
@@ -283,7 +329,13 @@ fn check_component(
     Ok(ComponentConfig {
         typing_after,
         ordered: raw.ordered.unwrap_or(true),
+        max_queued_per_conversation: raw
+            .max_queued_per_conversation
+            .unwrap_or(DEFAULT_MAX_QUEUED_PER_CONVERSATION),
+        max_in_flight_per_sender,
         rate_limit,
+        forward_from_own_domains: raw.forward_from_own_domains.unwrap_or(false),
+        own_domains: Vec::new(),
         retry,
         signing_secret,
         post_headers,

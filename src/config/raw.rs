@@ -2,9 +2,11 @@
 //! checked yet. `deny_unknown_fields` makes a mistyped key an error that names it.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::stanza::Kind;
 
@@ -60,7 +62,10 @@ pub(super) struct RawComponent {
     pub(super) reconnect_delay: Option<f64>,
     pub(super) reconnect_max_delay: Option<f64>,
     pub(super) ordered: Option<bool>,
-    pub(super) rate_limit: Option<RawRateLimit>,
+    pub(super) max_queued_per_conversation: Option<usize>,
+    pub(super) max_in_flight_per_sender: Option<usize>,
+    pub(super) rate_limit: Option<RawRateLimitSetting>,
+    pub(super) forward_from_own_domains: Option<bool>,
     pub(super) retry: Option<RawRetry>,
     pub(super) signing_secret: Option<String>,
     pub(super) post_headers: Option<BTreeMap<String, String>>,
@@ -71,6 +76,37 @@ pub(super) struct RawComponent {
     pub(super) max_queued_replies: Option<usize>,
     pub(super) shutdown_timeout: Option<f64>,
     pub(super) typing_after: Option<f64>,
+}
+
+/// `rate_limit = false` (off), `true` (the defaults), or a table of its keys.
+pub(super) enum RawRateLimitSetting {
+    Switch(bool),
+    Limit(RawRateLimit),
+}
+
+impl<'de> Deserialize<'de> for RawRateLimitSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Setting;
+        impl<'de> Visitor<'de> for Setting {
+            type Value = RawRateLimitSetting;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("false, true or a table such as { per_second = 10, burst = 50 }")
+            }
+
+            fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+                Ok(RawRateLimitSetting::Switch(on))
+            }
+
+            // The table's own errors (an unknown key, a missing `per_second`) keep their
+            // wording, naming the key, as with any other table.
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+                RawRateLimit::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawRateLimitSetting::Limit)
+            }
+        }
+        deserializer.deserialize_any(Setting)
+    }
 }
 
 #[derive(Deserialize)]

@@ -162,7 +162,14 @@ fn printed_configuration_hides_secrets() {
 fn delivery_keys_have_documented_defaults() {
     let c = &parse(MINIMAL).expect("valid").components[0];
     assert!(c.ordered);
-    assert_eq!(c.rate_limit, None);
+    assert_eq!(
+        c.rate_limit,
+        Some(RateLimit {
+            per_second: 10.0,
+            burst: 50,
+            max_senders: 100_000
+        })
+    );
     assert_eq!(
         c.retry,
         RetryPolicy {
@@ -338,4 +345,78 @@ fn typing_notice_can_be_turned_off() {
     assert_eq!(c.typing_after, Some(Duration::from_secs(1)));
     let off = parse(&format!("{MINIMAL}typing_after = 0\n")).expect("valid");
     assert_eq!(off.components[0].typing_after, None);
+}
+
+#[test]
+fn fairness_bounds_have_documented_defaults() {
+    let c = &parse(MINIMAL).expect("valid").components[0];
+    assert_eq!(c.max_queued_per_conversation, 32);
+    assert_eq!(c.max_in_flight_per_sender, 64);
+    let text = format!("{MINIMAL}max_queued_per_conversation = 0\nmax_in_flight_per_sender = 5\n");
+    let c = &parse(&text).expect("valid").components[0];
+    assert_eq!(
+        (c.max_queued_per_conversation, c.max_in_flight_per_sender),
+        (0, 5)
+    );
+    // Never more than max_in_flight: past it, the slots bound it anyway.
+    let small = format!("{MINIMAL}max_in_flight = 16\n");
+    assert_eq!(
+        parse(&small).expect("valid").components[0].max_in_flight_per_sender,
+        16
+    );
+    assert!(parse(&format!("{MINIMAL}max_in_flight_per_sender = 0\n"))
+        .expect_err("bound")
+        .contains("max_in_flight_per_sender"));
+}
+
+#[test]
+fn rate_limit_is_on_unless_turned_off() {
+    let limit = |extra: &str| {
+        parse(&format!("{MINIMAL}{extra}\n"))
+            .expect("valid")
+            .components[0]
+            .rate_limit
+    };
+    assert_eq!(limit("rate_limit = false"), None);
+    assert_eq!(limit("rate_limit = true"), Some(DEFAULT_RATE_LIMIT));
+    assert_eq!(limit(""), Some(DEFAULT_RATE_LIMIT));
+    // A table says what it says: `burst` still defaults to `per_second` rounded up.
+    assert_eq!(
+        limit("rate_limit = { per_second = 2.5, max_senders = 7 }"),
+        Some(RateLimit {
+            per_second: 2.5,
+            burst: 3,
+            max_senders: 7
+        })
+    );
+    let typo = parse(&format!("{MINIMAL}rate_limit = {{ per_secnod = 2 }}\n")).expect_err("typo");
+    assert!(typo.contains("per_secnod"), "{typo}");
+    let wrong = parse(&format!("{MINIMAL}rate_limit = \"off\"\n")).expect_err("a string");
+    assert!(
+        wrong.contains("rate_limit") && wrong.contains("false, true or a table"),
+        "{wrong}"
+    );
+    let printed = parse(&format!("{MINIMAL}rate_limit = false\n"))
+        .expect("valid")
+        .to_redacted_toml();
+    assert!(!printed.contains("per_second"), "{printed}");
+    assert!(printed.contains("\nrate_limit = false\n"), "{printed}");
+    let printed = parse(MINIMAL).expect("valid").to_redacted_toml();
+    assert!(printed.contains("per_second = 10.0"), "{printed}");
+}
+
+#[test]
+fn own_domains_are_every_domain_served() {
+    let text = format!("{MINIMAL}\n[[component]]\ndomain = \"two.example.com\"\nsecret = \"x\"\npost_url = \"http://localhost/\"\nforward_from_own_domains = true\n");
+    let config = parse(&text).expect("valid");
+    for c in &config.components {
+        assert_eq!(c.own_domains, ["bot.example.com", "two.example.com"]);
+    }
+    assert!(!config.components[0].forward_from_own_domains);
+    assert!(config.components[1].forward_from_own_domains);
+    let printed = config.to_redacted_toml();
+    assert!(
+        !printed.lines().any(|line| line.starts_with("own_domains")),
+        "derived, not configured: {printed}"
+    );
 }

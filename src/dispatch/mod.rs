@@ -1,27 +1,32 @@
-//! Where each received stanza goes: answered on the spot, refused (rate limit), or POSTed to
+//! Where each received stanza goes: answered on the spot, dropped (from our own domains),
+//! refused (rate limit, the sender's or its conversation's bound: `fairness`), or POSTed to
 //! the webhook by one of `max_connections` workers, whose answer is queued for the server
 //! connection. A stanza waiting for a worker is only its JSON body and its [`Head`]: the
 //! element is dropped at once. With `ordered`, one conversation (sender's bare JID →
 //! component JID) is with one worker at a time, which takes its stanzas in arrival order.
 //! Data flows one way: xmpp → dispatch → webhook → reply → xmpp.
 
-use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 mod abandon;
+mod conversation;
+mod fairness;
+
+pub use fairness::Refusal;
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 use tokio::sync::OwnedSemaphorePermit;
 
 use self::abandon::{Abandon, Watcher};
+use self::conversation::{Conversation, Conversations, Turn};
+use self::fairness::{Gate, Held};
 
 use crate::config::ComponentConfig;
 use crate::deadline::{after, Deadline};
 use crate::handle::ComponentHandle;
-use crate::rate_limit::RateLimiter;
 use crate::stanza::error::StanzaError;
 use crate::stanza::fields::SendPolicy;
 use crate::stanza::local::{route, Route};
@@ -43,12 +48,13 @@ pub struct Dispatcher {
     ready: async_channel::Sender<Call>,
 }
 
-/// A stanza on its way to the webhook, holding one of the `max_in_flight` permits until its
-/// answer is queued.
+/// A stanza on its way to the webhook, holding one of the `max_in_flight` permits (and
+/// counting against its sender's `max_in_flight_per_sender`) until its answer is queued.
 struct Call {
     head: Head,
     work: Work,
     conversation: Option<Conversation>,
+    _held: Option<Held>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -61,23 +67,20 @@ enum Work {
     TooLarge,
 }
 
-/// A hash of (sender's bare JID, component JID): the unit of ordering. Two conversations
-/// with the same hash would only wait for each other; the hash is keyed at random, so no
-/// sender can choose to collide with another.
-type Conversation = u64;
-
 struct Inner {
     domain: String,
     max_depth: usize,
     forwarded: Vec<Kind>,
     max_stanza_size: usize,
     webhook: Webhook,
-    rate_limiter: Option<RateLimiter>,
+    /// What a stanza for the webhook passes first: the loop guard and the fairness bounds.
+    gate: Gate,
     typing_after: Option<Duration>,
     handle: Arc<ComponentHandle>,
     /// With `ordered`: conversations with a worker at them, and their stanzas waiting behind.
-    conversations: Option<Mutex<HashMap<Conversation, VecDeque<Call>>>>,
-    conversation_keys: RandomState,
+    conversations: Option<Conversations<Call>>,
+    /// Keys the hashes of senders and conversations.
+    keys: RandomState,
     /// Raised at the shutdown deadline: calls still in flight are answered with an error.
     abandon: Arc<Abandon>,
 }
@@ -95,11 +98,13 @@ impl Dispatcher {
             forwarded: config.stanzas.clone(),
             max_stanza_size: config.max_stanza_size,
             webhook,
-            rate_limiter: config.rate_limit.map(RateLimiter::new),
+            gate: Gate::new(config, handle.metrics.clone()),
             typing_after: config.typing_after,
             handle,
-            conversations: config.ordered.then(|| Mutex::new(HashMap::new())),
-            conversation_keys: RandomState::new(),
+            conversations: config
+                .ordered
+                .then(|| Conversations::new(config.max_queued_per_conversation)),
+            keys: RandomState::new(),
             abandon: Arc::default(),
         });
         tokio::spawn(inner.webhook.sweep_unused());
@@ -122,19 +127,19 @@ impl Dispatcher {
             to = inbound.to(),
             "stanza received"
         );
-        if let Route::Local(stanzas) = route(&inbound, &inner.forwarded) {
-            return inner.handle.write_answers(stanzas, inbound.head());
-        }
-        let sender = bare(inbound.from());
-        if let Some(limiter) = &inner.rate_limiter {
-            if !limiter.allow(sender, Instant::now()) {
-                tracing::debug!("{}: {sender} is over its rate limit", inner.domain);
-                let refusal = StanzaError::RATE_LIMITED.reply_to(&inbound);
-                return inner
-                    .handle
-                    .write_answers(refusal.into_iter().collect(), inbound.head());
+        match route(&inbound, &inner.forwarded, inner.gate.guarded()) {
+            Route::Webhook => {}
+            Route::Local(stanzas) => return inner.handle.write_answers(stanzas, inbound.head()),
+            Route::OwnDomain => {
+                let refused = inner.gate.refuse(&inbound, Refusal::OwnDomain);
+                return inner.handle.write_answers(refused, inbound.head());
             }
         }
+        let sender = bare(inbound.from());
+        let held = match inner.gate.admit(&inbound, inner.keys.hash_one(sender)) {
+            Ok(held) => held,
+            Err(refused) => return inner.handle.write_answers(refused, inbound.head()),
+        };
         let body = request_body(&inbound);
         let work = if body.stanza_len > inner.max_stanza_size {
             Work::TooLarge
@@ -147,15 +152,22 @@ impl Dispatcher {
         let conversation = inner
             .conversations
             .is_some()
-            .then(|| inner.conversation_keys.hash_one((sender, inbound.to())));
+            .then(|| inner.keys.hash_one((sender, inbound.to())));
         let call = Call {
             head: inbound.into_head(),
             work,
             conversation,
+            _held: held,
             _permit: permit,
         };
-        if let Some(call) = inner.wait_in_turn(call) {
-            self.hand_over(call);
+        match inner.wait_in_turn(call) {
+            Turn::Now(call) => self.hand_over(call),
+            Turn::Waiting => {}
+            // Dropped with its answer: its permit and its sender's count are free.
+            Turn::Full(call) => {
+                let refused = inner.gate.refuse(&call.head, Refusal::ConversationQueue);
+                return inner.handle.write_answers(refused, &call.head);
+            }
         }
         Vec::new()
     }
@@ -223,39 +235,20 @@ impl Inner {
         }
     }
 
-    /// With `ordered`: `call` back when its conversation is free (it is now taken), `None`
-    /// when it waits behind a call in progress.
-    fn wait_in_turn(&self, call: Call) -> Option<Call> {
-        let (Some(conversations), Some(conversation)) = (&self.conversations, &call.conversation)
-        else {
-            return Some(call);
-        };
-        // Poisoned by a panicking worker: deliver without ordering rather than not at all.
-        let Ok(mut conversations) = conversations.lock() else {
-            return Some(call);
-        };
-        match conversations.get_mut(conversation) {
-            Some(waiting) => {
-                waiting.push_back(call);
-                None
+    /// With `ordered`, `call` waits its turn in its conversation (see [`Turn`]); without,
+    /// it goes at once.
+    fn wait_in_turn(&self, call: Call) -> Turn<Call> {
+        match (&self.conversations, call.conversation) {
+            (Some(conversations), Some(conversation)) => {
+                conversations.wait_in_turn(conversation, call)
             }
-            None => {
-                conversations.insert(*conversation, VecDeque::new());
-                Some(call)
-            }
+            _ => Turn::Now(call),
         }
     }
 
     /// The conversation's next call, or `None` (and the conversation is free).
     fn next_in(&self, conversation: Conversation) -> Option<Call> {
-        let mut conversations = self.conversations.as_ref()?.lock().ok()?;
-        let next = conversations
-            .get_mut(&conversation)
-            .and_then(VecDeque::pop_front);
-        if next.is_none() {
-            conversations.remove(&conversation);
-        }
-        next
+        self.conversations.as_ref()?.next_in(conversation)
     }
 
     async fn deliver(&self, call: &mut Call, watch: &mut Watch) {

@@ -42,6 +42,12 @@ impl StanzaError {
     pub const NOT_ALLOWED: StanzaError = StanzaError::new("cancel", "not-allowed");
     pub const SERVICE_UNAVAILABLE: StanzaError = StanzaError::new("cancel", "service-unavailable");
     pub const RATE_LIMITED: StanzaError = StanzaError::new("wait", "resource-constraint");
+    /// `max_in_flight_per_sender` reached.
+    pub const SENDER_BUSY: StanzaError = StanzaError::new("wait", "resource-constraint")
+        .with_text("Too many stanzas in flight from this sender");
+    /// `max_queued_per_conversation` reached.
+    pub const CONVERSATION_FULL: StanzaError = StanzaError::new("wait", "resource-constraint")
+        .with_text("Too many stanzas waiting in this conversation");
     pub const TOO_LARGE: StanzaError =
         StanzaError::new("modify", "policy-violation").with_text("Stanza too large");
     pub const TOO_DEEP: StanzaError =

@@ -150,7 +150,7 @@ fn a_huge_id_is_never_echoed() {
         "<iq from='a@example.org/r' to='echo@{DOMAIN}' type='get' id='{escaped}'><ping xmlns='urn:xmpp:ping'/></iq>"
     ));
     assert_eq!(ping.id(), None);
-    let answers = match super::local::route(&ping, &[Kind::Message]) {
+    let answers = match super::local::route(&ping, &[Kind::Message], &[DOMAIN.to_string()]) {
         super::local::Route::Local(answers) => answers,
         other => panic!("{other:?}"),
     };

@@ -1,5 +1,6 @@
 //! What the component answers by itself, without the webhook: the always-online contact's
-//! presence, XEP-0199 ping, XEP-0030 disco#info, and errors for what nobody handles.
+//! presence, XEP-0199 ping, XEP-0030 disco#info, and errors for what nobody handles; and
+//! the loop guard, which keeps stanzas from the component's own domains from the webhook.
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
@@ -19,11 +20,23 @@ pub enum Route {
     Webhook,
     /// Send these stanzas back (possibly none) and do nothing else.
     Local(Vec<Element>),
+    /// A stanza for the webhook whose sender is on one of `guarded` domains (the domains
+    /// this process serves): drop it, unanswered. A webhook that answers an address on its
+    /// own domain (or the domain of another component of this process) would otherwise be
+    /// sent its answer, answer that, and so on for ever; an error in answer would go back
+    /// to our own domain as well. What the component answers itself ends by itself (an
+    /// error or a result is never answered), so it is not guarded.
+    OwnDomain,
 }
 
-/// Stanzas of a forwarded kind go to the webhook; the rest are answered here.
-pub fn route(inbound: &Inbound, forwarded: &[Kind]) -> Route {
+/// Stanzas of a forwarded kind go to the webhook, unless their sender is on one of
+/// `guarded` domains (empty: `forward_from_own_domains`); the rest are answered here.
+pub fn route(inbound: &Inbound, forwarded: &[Kind], guarded: &[String]) -> Route {
     if forwarded.contains(&inbound.kind()) {
+        let sender = domain_of(inbound.from());
+        if guarded.iter().any(|own| own.eq_ignore_ascii_case(sender)) {
+            return Route::OwnDomain;
+        }
         return Route::Webhook;
     }
     Route::Local(match inbound.kind() {
@@ -34,6 +47,15 @@ pub fn route(inbound: &Inbound, forwarded: &[Kind]) -> Route {
             .into_iter()
             .collect(),
     })
+}
+
+/// The domain of an address (`node@domain/resource`; the resource may hold any character,
+/// the bare part not another '@' or '/'), without the trailing dot a fully qualified name
+/// may carry. The server stamps `from` itself, so no other normalisation is needed.
+fn domain_of(jid: &str) -> &str {
+    let bare = jid.split_once('/').map_or(jid, |(bare, _)| bare);
+    let domain = bare.rsplit_once('@').map_or(bare, |(_, domain)| domain);
+    domain.strip_suffix('.').unwrap_or(domain)
 }
 
 /// The always-online contact: from `<bare JID>/default`, accept every subscription.
@@ -104,12 +126,17 @@ mod tests {
     use crate::stanza::xml::{parse_stanza, write_stanza};
 
     fn local(xml: &str, forwarded: &[Kind]) -> Vec<String> {
+        routed(xml, forwarded, &["bot.example.com".into(), "bot.b".into()])
+    }
+
+    fn routed(xml: &str, forwarded: &[Kind], guarded: &[String]) -> Vec<String> {
         let inbound =
             Inbound::new(parse_stanza(xml, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
                 .expect("a stanza");
-        match route(&inbound, forwarded) {
+        match route(&inbound, forwarded, guarded) {
             Route::Local(stanzas) => stanzas.iter().map(write_stanza).collect(),
             Route::Webhook => vec!["webhook".into()],
+            Route::OwnDomain => vec!["dropped".into()],
         }
     }
 
@@ -226,6 +253,61 @@ mod tests {
                 "<message from='e@bot.b' id='m' to='a@b/c' type='error'><error type='cancel'>\
               <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
             ]
+        );
+    }
+
+    #[test]
+    fn stanzas_from_our_own_domains_are_not_for_the_webhook() {
+        let guarded = ["bot.b".to_string(), "other.b".to_string()];
+        let all = &[Kind::Message, Kind::Presence, Kind::Iq];
+        for from in [
+            "echo@bot.b",
+            "echo@bot.b/r",
+            "bot.b",
+            "bot.b/r@x",
+            "x@other.b",
+            "x@OTHER.B",
+            "x@bot.b./r",
+        ] {
+            let xml = format!("<message from='{from}' to='echo@bot.b'><body>hi</body></message>");
+            assert_eq!(routed(&xml, all, &guarded), ["dropped"], "{from}");
+        }
+        for from in [
+            "a@b",
+            "bot.b@example.com",
+            "a@example.com/bot.b",
+            "a@example.com/x@bot.b",
+            "a@sub.bot.b",
+            "a@bot.b.evil",
+        ] {
+            let xml = format!("<message from='{from}' to='echo@bot.b'><body>hi</body></message>");
+            assert_eq!(routed(&xml, all, &guarded), ["webhook"], "{from}");
+        }
+        // Errors from our own domain are dropped as well (never answered anyway).
+        assert_eq!(
+            routed(
+                "<message from='e@bot.b' to='f@bot.b' type='error'/>",
+                all,
+                &guarded
+            ),
+            ["dropped"]
+        );
+        // forward_from_own_domains: nothing guarded.
+        assert_eq!(
+            routed("<message from='e@bot.b' to='f@bot.b'/>", all, &[]),
+            ["webhook"]
+        );
+    }
+
+    #[test]
+    fn what_we_answer_ourselves_is_answered_to_our_own_domain_too() {
+        // A ping from our own domain gets its result, which is never answered: no loop.
+        assert_eq!(
+            local(
+                "<iq from='bot.b' to='e@bot.b' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>",
+                MESSAGES
+            ),
+            ["<iq from='e@bot.b' id='p' to='bot.b' type='result'/>"]
         );
     }
 }

@@ -19,17 +19,17 @@ const BOT_START_TIMEOUT: Duration = Duration::from_secs(10);
 const SILENCE: Duration = Duration::from_secs(2);
 
 /// One example bot, running as a child process (killed on drop) on a loopback port.
-struct ExampleBot {
+pub struct ExampleBot {
     child: Child,
     stderr: Arc<Mutex<String>>,
-    url: String,
+    pub url: String,
 }
 
 impl ExampleBot {
     /// Runs `program args...` (`{port}` in an argument becomes the chosen port) from the
     /// crate root and returns once the port accepts TCP connections. Panics if `program`
     /// is missing, or with the bot's stderr if it does not listen within 10 s.
-    async fn start(program: &str, args: &[&str]) -> ExampleBot {
+    pub async fn start(program: &str, args: &[&str]) -> ExampleBot {
         let install_hint = format!(
             "`{program}` not found in PATH: run scripts/test (it installs python3, php-cli \
              and nodejs for the example bots)"
@@ -94,7 +94,7 @@ impl ExampleBot {
         }
     }
 
-    fn stderr(&self) -> String {
+    pub fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr buffer lock").clone()
     }
 }

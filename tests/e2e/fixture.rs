@@ -1,7 +1,10 @@
 //! One test's world: a real XMPP server (Prosody or ejabberd), the webhook, component-http's
 //! `run` in-process, and logged-in clients; plus the small assertions every test shares,
-//! and `on_both_servers!`, which runs one test body against each server.
+//! the daemons' warnings kept for the tests that check what was logged, and
+//! `on_both_servers!`, which runs one test body against each server.
 
+use std::io::Write;
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use component_http::{Config, RunError};
@@ -9,6 +12,9 @@ use minidom::Element;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::support::client::{to_xml, XmppClient};
 use crate::support::server::{Server, XmppServer};
@@ -27,12 +33,9 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config_text: &str) -> Daemon {
-        if std::env::var_os("RUST_LOG").is_some() {
-            // Debugging aid: RUST_LOG=component_http=debug shows the daemons' logs.
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-                .try_init();
-        }
+        // Warnings are kept for the tests that read them; RUST_LOG=component_http=debug
+        // also shows the daemons' logs on stderr (a debugging aid).
+        install_log_capture();
         let config =
             Config::parse(config_text, std::path::Path::new(".")).expect("valid test config");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -255,4 +258,62 @@ pub fn error_of(stanza: &Element) -> (String, String, Option<String>) {
         condition.map(|c| c.name().to_string()).unwrap_or_default(),
         text,
     )
+}
+
+/// Kept lines stop growing past this many bytes (the tests' daemons warn far less).
+const MAX_KEPT: usize = 16 * 1024 * 1024;
+
+static KEPT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Keeper;
+
+impl Write for Keeper {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut kept = KEPT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() + bytes.len() <= MAX_KEPT {
+            kept.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the process's log subscriber, once: warnings of component-http kept in
+/// memory (every daemon of the test binary logs there: a test looks for lines naming
+/// addresses only it uses), and everything `RUST_LOG` asks for on stderr.
+pub fn install_log_capture() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let kept = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(|| Keeper)
+            .with_filter(EnvFilter::new("component_http=warn"));
+        let stderr = std::env::var("RUST_LOG").ok().map(|filter| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(EnvFilter::new(filter))
+        });
+        tracing_subscriber::registry()
+            .with(kept)
+            .with(stderr)
+            .try_init()
+            .expect("no other log subscriber is installed in the e2e binary");
+    });
+}
+
+/// The kept lines that contain every one of `needles`.
+pub fn logged_lines_with(needles: &[&str]) -> Vec<String> {
+    let kept = KEPT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    String::from_utf8_lossy(&kept)
+        .lines()
+        .filter(|line| needles.iter().all(|needle| line.contains(needle)))
+        .map(str::to_string)
+        .collect()
 }

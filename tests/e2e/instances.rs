@@ -116,9 +116,13 @@ impl Instance {
             .local_addr()
             .expect("address")
             .port();
+        // How the server spreads the load is under test, not fairness: each sender sends
+        // faster than the default rate limit allows, so it is off.
         let extra = format!(
             "post_headers = {{ X-Instance = \"{name}\" }}\n\
-             reconnect_delay = 0.2\nreconnect_max_delay = 2\n\n\
+             reconnect_delay = 0.2\nreconnect_max_delay = 2\n\
+             rate_limit = false\nmax_queued_per_conversation = 256\n\
+             max_in_flight_per_sender = 256\n\n\
              [api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"
         );
         Instance {

@@ -14,6 +14,7 @@ mod api_fuzz;
 mod examples;
 mod failures;
 mod hostile_api;
+mod hostile_dispatch;
 mod hostile_stanzas;
 mod instances;
 mod messages;

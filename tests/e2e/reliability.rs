@@ -64,7 +64,14 @@ async fn one_senders_messages_are_answered_in_order(server: Server) {
             .fold(7u64, |h, b| h.wrapping_mul(31) ^ u64::from(b));
         scripted_bot(request).after(Duration::from_millis(seed % 51))
     };
-    let world = World::start_with_on(server, jittery, "").await;
+    // Ordering, not fairness, is under test: 200 at once is past the default rate limit and
+    // the default per-conversation and per-sender bounds, so they are lifted here.
+    let world = World::start_with_on(
+        server,
+        jittery,
+        "rate_limit = false\nmax_queued_per_conversation = 256\nmax_in_flight_per_sender = 256",
+    )
+    .await;
     let mut alice = world.client("alice").await;
     let count = 200;
     for n in 0..count {
