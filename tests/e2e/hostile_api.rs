@@ -29,7 +29,11 @@ fn api_section(port: u16, keys: &str) -> String {
 }
 
 /// A world whose daemon serves the API with `api_keys`; returns it with the API's base URL.
-async fn world_with_api(server: Server, component_keys: &str, api_keys: &str) -> (World, String) {
+pub async fn world_with_api(
+    server: Server,
+    component_keys: &str,
+    api_keys: &str,
+) -> (World, String) {
     let port = free_port();
     let config = format!("{component_keys}{}", api_section(port, api_keys));
     let world = World::start_on(server, &config).await;
@@ -37,7 +41,7 @@ async fn world_with_api(server: Server, component_keys: &str, api_keys: &str) ->
 }
 
 /// `POST /v1/send` with the token: status, JSON body, `Retry-After`.
-async fn post(base: &str, body: Value) -> (u16, Value, Option<String>) {
+pub async fn post(base: &str, body: Value) -> (u16, Value, Option<String>) {
     let response = reqwest::Client::new()
         .post(format!("{base}/v1/send"))
         .bearer_auth(TOKEN)

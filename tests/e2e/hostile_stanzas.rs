@@ -9,6 +9,7 @@ use minidom::Element;
 use serde_json::{json, Value};
 
 use crate::fixture::{ask, body, error_of, next_message, World, DOMAIN, WAIT};
+use crate::hostile_api::{post, world_with_api};
 use crate::support::client::{to_xml, XmppClient};
 use crate::support::server::Server;
 use crate::webhook::{scripted_bot, Canned};
@@ -268,25 +269,14 @@ async fn replies_the_server_would_refuse_become_errors(server: Server) {
 on_both_servers!(replies_the_server_would_refuse_become_errors);
 
 async fn the_api_refuses_what_the_server_would_refuse(server: Server) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let token = "hostile-api-token-0123456789";
-    let config = format!("\n[api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\n");
-    let world = World::start_on(server, &config).await;
+    let (world, base) = world_with_api(server, "", "").await;
     let mut alice = world.client("alice").await;
-    let send = |body: Value| async move {
-        let response = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/v1/send"))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("API reachable");
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap_or_default())
+    let send = |body: Value| {
+        let base = base.clone();
+        async move {
+            let (status, json, _) = post(&base, body).await;
+            (status, json.to_string())
+        }
     };
     let deep = nested("<message to='alice@localhost'>", "</message>", 20_000);
     let (status, text) = send(json!({ "stanza": deep })).await;
