@@ -78,12 +78,24 @@ impl Scope {
     /// Applies the `xmlns` and `xmlns:p` attributes of a start tag.
     pub(crate) fn declare(&mut self, attributes: &[Attribute<'_>]) -> Result<(), Malformed> {
         for attribute in attributes {
+            // Namespaces in XML §3: `xml` is bound to its namespace (and may say so), which no
+            // other prefix may be bound to.
+            let to_xml = attribute.value == Namespace::xml().as_str();
             let prefix = match attribute.name.split_once(':') {
-                None if attribute.name == "xmlns" => "",
+                None if attribute.name == "xmlns" && !to_xml => "",
+                None if attribute.name == "xmlns" => {
+                    return malformed("the XML namespace as the default namespace")
+                }
                 Some(("xmlns", prefix)) => {
                     check_ncname(prefix)?;
-                    if attribute.value.is_empty() || prefix == "xmlns" || prefix == "xml" {
+                    if attribute.value.is_empty()
+                        || prefix == "xmlns"
+                        || (prefix == "xml") != to_xml
+                    {
                         return malformed(format!("cannot declare the prefix '{prefix}' so"));
+                    }
+                    if to_xml {
+                        continue;
                     }
                     prefix
                 }

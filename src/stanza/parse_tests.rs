@@ -207,3 +207,28 @@ fn text_between_elements_and_a_second_header_are_refused() {
     assert!(read("<?xml version='1.0'?>", usize::MAX).is_err());
     assert!(read("</stream:other>", usize::MAX).is_err());
 }
+
+/// Namespaces in XML §3: the prefix `xml` may be declared, to its own namespace only, and
+/// neither another prefix nor the default namespace may be bound to that namespace. rxml
+/// reads it so; found by the `reader_vs_rxml` fuzz target (ours refused the first).
+#[test]
+fn the_xml_prefix_may_be_declared_and_its_namespace_bound_to_no_other() {
+    let declared = "<message from='a@b' xmlns:xml='http://www.w3.org/XML/1998/namespace'>\
+                    <xml:x xml:lang='de'/></message>";
+    let rxml = theirs(declared).expect("rxml reads it");
+    let element = ours(declared).unwrap_or_else(|e| panic!("refused {declared}: {e}"));
+    assert_eq!(element, rxml);
+    assert_eq!(write_stanza(&element), write_stanza(&rxml));
+    for misbound in [
+        "<message from='a@b' xmlns:xml='urn:other'/>",
+        "<message from='a@b' xmlns:p='http://www.w3.org/XML/1998/namespace'/>",
+        "<message from='a@b'><x xmlns='http://www.w3.org/XML/1998/namespace'/></message>",
+    ] {
+        assert!(theirs(misbound).is_none(), "rxml read {misbound}");
+        let input = format!("{misbound}</stream:stream>");
+        assert!(
+            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+            "read {misbound}"
+        );
+    }
+}
