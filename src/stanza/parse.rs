@@ -315,8 +315,7 @@ pub fn parse_element(
             let Some(open) = stack.last_mut() else {
                 return malformed("text outside the element");
             };
-            open.element
-                .append_text_node(decode(&text[at..end], false)?);
+            open.element.append_text(decode(&text[at..end], false)?);
             at = end;
             if at == bytes.len() {
                 return malformed(format!("<{}> is not closed", open.tag));
@@ -351,7 +350,7 @@ pub fn parse_element(
                 };
                 let raw = &text[start..start + length];
                 if !raw.is_empty() {
-                    open.element.append_text_node(if raw.contains('\r') {
+                    open.element.append_text(if raw.contains('\r') {
                         raw.replace("\r\n", "\n").replace('\r', "\n")
                     } else {
                         raw.to_string()

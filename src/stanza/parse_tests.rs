@@ -232,3 +232,16 @@ fn the_xml_prefix_may_be_declared_and_its_namespace_bound_to_no_other() {
         );
     }
 }
+
+/// Text on both sides of a CDATA section is one text node, as minidom builds it: the
+/// elements are equal (`==`), not only written out the same. Found by `reader_vs_rxml`.
+#[test]
+fn text_around_cdata_is_one_text_node() {
+    for stanza in [
+        "<message from='a@b'><body>a<![CDATA[<b> & \r\n]]>c</body></message>",
+        "<message from='a@b'><body><![CDATA[x]]><![CDATA[y]]>&amp;z</body></message>",
+    ] {
+        let element = ours(stanza).unwrap_or_else(|e| panic!("refused {stanza}: {e}"));
+        assert_eq!(element, theirs(stanza).expect("rxml reads it"), "{stanza}");
+    }
+}
