@@ -457,11 +457,11 @@ fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, Malformed> {
     Ok(element)
 }
 
-/// `prefix:local` → (`prefix`, `local`), each checked once; an unprefixed name has the
-/// prefix `""`.
+/// `prefix:local` → (`prefix`, `local`), each checked once (so `:local` is refused); an
+/// unprefixed name has the prefix `""`.
 fn split_name(name: &str) -> Result<(&str, NcName), Malformed> {
     let (prefix, local) = name.split_once(':').unwrap_or(("", name));
-    if !prefix.is_empty() {
+    if name.len() > local.len() {
         check_ncname(prefix)?;
     }
     match NcName::try_from(local) {

@@ -245,3 +245,21 @@ fn text_around_cdata_is_one_text_node() {
         assert_eq!(element, theirs(stanza).expect("rxml reads it"), "{stanza}");
     }
 }
+
+/// A name whose prefix is empty (`:to`) is not a qualified name (Namespaces in XML §4); it
+/// was read as `to`. Found by `reader_vs_rxml`.
+#[test]
+fn a_name_with_an_empty_prefix_is_refused() {
+    for stanza in [
+        "<presence :to='echo@bot.b' from='a@b'/>",
+        "<:presence from='a@b'/>",
+        "<message from='a@b'><:body>x</:body></message>",
+    ] {
+        assert!(theirs(stanza).is_none(), "rxml read {stanza}");
+        let input = format!("{stanza}</stream:stream>");
+        assert!(
+            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+            "read {stanza}"
+        );
+    }
+}
