@@ -263,3 +263,25 @@ fn a_name_with_an_empty_prefix_is_refused() {
         );
     }
 }
+
+/// An empty element is a level too: a stanza whose deepest element is an empty one just past
+/// `max_depth` is refused as one too-deep stanza (its sender answered, the stream read on),
+/// not found too deep only by `parse_element`, which failed the whole stream. Found by
+/// `reader_vs_rxml`.
+#[test]
+fn an_empty_element_past_the_depth_limit_makes_its_stanza_too_deep() {
+    let deep = format!(
+        "<message from='a@b' id='deep'>{}<leaf/>{}</message>\
+         <message from='a@b' id='next'/>",
+        "<a>".repeat(DEFAULT_MAX_DEPTH - 1),
+        "</a>".repeat(DEFAULT_MAX_DEPTH - 1),
+    );
+    for chunk in [usize::MAX, 1] {
+        let events = read(&deep, chunk).unwrap_or_else(|e| panic!("pieces of {chunk}: {e}"));
+        let [Event::TooDeep(head), Event::Element(next)] = events.as_slice() else {
+            panic!("pieces of {chunk}: {events:?}");
+        };
+        assert_eq!(head.attr("id"), Some("deep"));
+        assert_eq!(next.attr("id"), Some("next"));
+    }
+}
