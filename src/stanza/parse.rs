@@ -4,7 +4,7 @@
 //! 200 kB bodies). The `Element` is the one rxml and minidom built: `parse_tests.rs` checks
 //! both readers against each other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use memchr::{memchr, memchr2, memchr3, memmem};
 use minidom::rxml::{Namespace, NcName};
@@ -77,6 +77,10 @@ impl Scope {
 
     /// Applies the `xmlns` and `xmlns:p` attributes of a start tag.
     pub(crate) fn declare(&mut self, attributes: &[Attribute<'_>]) -> Result<(), Malformed> {
+        // A prefix declared twice in one tag is an attribute given twice (XML §3.1). Most tags
+        // declare one prefix at most: a set only from the second on.
+        let mut first = None;
+        let mut declared = HashSet::new();
         for attribute in attributes {
             // Namespaces in XML §3: `xml` is bound to its namespace (and may say so), which no
             // other prefix may be bound to.
@@ -94,13 +98,23 @@ impl Scope {
                     {
                         return malformed(format!("cannot declare the prefix '{prefix}' so"));
                     }
-                    if to_xml {
-                        continue;
-                    }
                     prefix
                 }
                 _ => continue,
             };
+            if let Some(one) = first {
+                if declared.is_empty() {
+                    declared.insert(one);
+                }
+                if !declared.insert(prefix) {
+                    return malformed(format!("the prefix '{prefix}' declared twice"));
+                }
+            } else {
+                first = Some(prefix);
+            }
+            if to_xml {
+                continue;
+            }
             self.bind(prefix, &attribute.value);
         }
         Ok(())

@@ -285,3 +285,47 @@ fn an_empty_element_past_the_depth_limit_makes_its_stanza_too_deep() {
         assert_eq!(next.attr("id"), Some("next"));
     }
 }
+
+/// Whether rxml's namespace-checking `Parser` refuses `text` (minidom reads it with the
+/// laxer `RawParser`).
+fn rxml_refuses(text: &str) -> bool {
+    let mut reader = minidom::rxml::Reader::new(text.as_bytes());
+    loop {
+        match reader.read() {
+            Ok(Some(_)) => continue,
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A namespace declaration is an attribute: given twice in one start tag, it is an error
+/// (XML §3.1), as rxml's `Parser` says; ours, like minidom, kept the last. Found by
+/// `reader_vs_rxml`.
+#[test]
+fn a_prefix_declared_twice_in_one_tag_is_refused() {
+    for stanza in [
+        "<message from='a@b'><x xmlns:p='urn:a' xmlns:p='urn:b'/></message>",
+        "<message from='a@b'><x xmlns:p='urn:a' xmlns:q='urn:q' xmlns:p='urn:a'/></message>",
+        "<message from='a@b' xmlns:xml='http://www.w3.org/XML/1998/namespace' \
+         xmlns:xml='http://www.w3.org/XML/1998/namespace'/>",
+        // rxml's Parser lets this one pass; XML §3.1 does not.
+        "<message from='a@b'><x xmlns='urn:a' xmlns='urn:b'/></message>",
+    ] {
+        assert!(
+            rxml_refuses(stanza) || stanza.contains("xmlns='urn:a' xmlns="),
+            "rxml read {stanza}"
+        );
+        let input = format!("{stanza}</stream:stream>");
+        assert!(
+            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+            "read {stanza}"
+        );
+    }
+    // The same prefix again on a child is a new declaration, not a second one.
+    let nested = "<message from='a@b'><x xmlns:p='urn:a'><p:y xmlns:p='urn:b'/></x></message>";
+    assert_eq!(
+        ours(nested).expect("read"),
+        theirs(nested).expect("rxml reads it")
+    );
+}
