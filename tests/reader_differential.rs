@@ -219,6 +219,14 @@ fn deep_wide_and_prefixed_shapes_read_alike() {
     let twice =
         format!("<x xmlns='urn:x'{declarations} n0:a='1' n1:a='2' xmlns:m='urn:n0' m:a='3'/>");
     check(stanza(twice).as_bytes());
+    for declared_twice in [" xmlns:n7='urn:again'", " xmlns='urn:again'"] {
+        check(stanza(format!("<x xmlns='urn:x'{declarations}{declared_twice}/>")).as_bytes());
+    }
+    // The findings of the fuzz target, kept as inputs (fuzz/known-crashes/reader_vs_rxml).
+    let known = Path::new(FUZZ_DIR).join("known-crashes/reader_vs_rxml");
+    for entry in std::fs::read_dir(&known).unwrap_or_else(|e| panic!("{}: {e}", known.display())) {
+        check(&std::fs::read(entry.expect("an entry").path()).expect("a known crash"));
+    }
 }
 
 #[test]

@@ -158,6 +158,7 @@ pub fn build(
     let mut builder = TreeBuilder::new().with_prefixes_stack(vec![prefixes.into()]);
     let mut parser = RawParser::with_options(options());
     let mut rest = bytes;
+    let mut defaults = 0;
     let result = loop {
         let event = match parser.parse(&mut rest, true) {
             Ok(Some(event)) => event,
@@ -165,6 +166,18 @@ pub fn build(
             Err(EndOrError::NeedMoreData) => break Err("more data needed at the end".into()),
             Err(EndOrError::Error(error)) => break Err(error.to_string()),
         };
+        // XML §3.1: `xmlns` twice in a start tag is an attribute given twice. rxml's
+        // `Parser` refuses `xmlns:p` twice but lets `xmlns` pass (minidom keeps the last).
+        match &event {
+            rxml::RawEvent::ElementHeadOpen(..) => defaults = 0,
+            rxml::RawEvent::Attribute(_, (None, name), _) if name == "xmlns" => {
+                defaults += 1;
+                if defaults > 1 {
+                    break Err("the default namespace declared twice in a tag".into());
+                }
+            }
+            _ => {}
+        }
         let head_closed = matches!(event, rxml::RawEvent::ElementHeadClose(..));
         if let Err(error) = builder.process_event(event) {
             break Err(error.to_string());
