@@ -172,11 +172,16 @@ fn check_stanza(data: &[u8]) {
     // Deliberate difference 2: whitespace around the element is the stream reader's to skip.
     let mut given = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
     let mut ours = ours_stanza(given, usize::MAX);
-    let read;
+    let mut read;
     if !same(&ours, &theirs) {
         // Deliberate differences 3 and 4: rxml refuses a lone CR in an attribute value and
         // a character reference of more than eight digits; it reads the same text without.
+        // And (2) rxml refuses whitespace before the root, which XML allows.
         read = reference::normalise(data);
+        let blank = read
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        read.drain(..blank.count());
         let (normalised, root, declaration) = theirs_stanza(&read);
         theirs = normalised;
         if let (true, Some((start, end))) = (declaration, root) {

@@ -23,7 +23,9 @@
 //!    stanza carries none; the stream's comes before the header, where `stream.rs` skips it
 //!    unread). Checked: ours refuses, and reads the element after it as rxml does.
 //! 2. Whitespace before and after a stanza: ours is given the element alone, as the stream
-//!    reader cuts it (it skips whitespace between elements, the servers' keepalives).
+//!    reader cuts it (it skips whitespace between elements, the servers' keepalives). rxml
+//!    refuses whitespace at the very start of a document, which XML allows before the root
+//!    when there is no declaration: where the readers differ, theirs reads it without.
 //! 3. A lone CR in an attribute value: XML's end-of-line handling (§2.11) makes it a line
 //!    feed, then a space; rxml refuses it.
 //! 4. A character reference of more than eight digits (`&#0000000065;`): XML sets no limit;
