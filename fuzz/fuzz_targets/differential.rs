@@ -244,9 +244,10 @@ fn ours_stream(data: &[u8], max_depth: usize) -> (Vec<Read>, Ending) {
 struct Theirs {
     elements: Vec<Read>,
     ending: Ending,
-    /// When rxml refused inside the element after `elements` (its start tag read whole):
-    /// that start tag.
-    refused_inside: Option<Element>,
+    /// When the element after `elements` was refused after its start tag (by rxml as it
+    /// read, or by minidom once rxml had read it whole, nesting that deep): that start tag,
+    /// and its depth if rxml read it whole.
+    refused_inside: Option<(Element, Option<usize>)>,
 }
 
 /// Whether the element's name as written (up to a space, `>` or `/`) is the header's.
@@ -286,7 +287,7 @@ fn theirs_stream(data: &[u8]) -> Theirs {
             if theirs.ending == Ending::Refused {
                 let head = theirs_element(&bytes[span.start..], CAP + 1, true);
                 if let Read::Deep { head, .. } = head {
-                    theirs.refused_inside = Some(head);
+                    theirs.refused_inside = Some((head, None));
                 }
             }
             break;
@@ -294,6 +295,10 @@ fn theirs_stream(data: &[u8]) -> Theirs {
         let read = theirs_element(&bytes[span.start..end], span.depth, true);
         if let Read::Refused(_) = read {
             theirs.ending = Ending::Refused;
+            let head = theirs_element(&bytes[span.start..end], CAP + 1, true);
+            if let Read::Deep { head, .. } = head {
+                theirs.refused_inside = Some((head, Some(span.depth)));
+            }
             break;
         }
         theirs.elements.push(read);
@@ -314,13 +319,14 @@ fn agree(ours: &(Vec<Read>, Ending), theirs: &Theirs, limit: usize) -> bool {
         .collect();
     let before =
         ours.len() >= expected.len() && ours.iter().zip(&expected).all(|(a, b)| same(a, b));
-    if let Some(head) = &theirs.refused_inside {
-        if ours.len() > expected.len() {
+    if let Some((head, depth)) = &theirs.refused_inside {
+        if ours.len() > expected.len() && depth.is_none_or(|depth| depth > limit) {
             // Deliberate difference 10: an element past the limit is skipped unread. Where
-            // rxml found it malformed (and stops there), ours may have found it too deep
-            // first (it scans for the end, counting levels; it never reads the inside):
-            // refused either way. Ours answers its sender and reads on; what comes after
-            // is not compared.
+            // rxml or minidom found it malformed (and stop there), ours may have found it
+            // too deep first (it scans for the end, counting levels; it never reads the
+            // inside): refused either way. Ours answers its sender and reads on; what comes
+            // after is not compared. Where rxml read it whole, it must be deeper than the
+            // limit.
             return before && same(&ours[expected.len()], &Read::TooDeep(head.clone()));
         }
     }
