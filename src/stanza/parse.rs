@@ -4,7 +4,7 @@
 //! 200 kB bodies). The `Element` is the one rxml and minidom built: `parse_tests.rs` checks
 //! both readers against each other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use memchr::{memchr, memchr2, memchr3, memmem};
 use minidom::rxml::{Namespace, NcName};
@@ -77,18 +77,44 @@ impl Scope {
 
     /// Applies the `xmlns` and `xmlns:p` attributes of a start tag.
     pub(crate) fn declare(&mut self, attributes: &[Attribute<'_>]) -> Result<(), Malformed> {
+        // A prefix declared twice in one tag is an attribute given twice (XML §3.1). Most tags
+        // declare one prefix at most: a set only from the second on.
+        let mut first = None;
+        let mut declared = HashSet::new();
         for attribute in attributes {
+            // Namespaces in XML §3: `xml` is bound to its namespace (and may say so), which no
+            // other prefix may be bound to.
+            let to_xml = attribute.value == Namespace::xml().as_str();
             let prefix = match attribute.name.split_once(':') {
-                None if attribute.name == "xmlns" => "",
+                None if attribute.name == "xmlns" && !to_xml => "",
+                None if attribute.name == "xmlns" => {
+                    return malformed("the XML namespace as the default namespace")
+                }
                 Some(("xmlns", prefix)) => {
                     check_ncname(prefix)?;
-                    if attribute.value.is_empty() || prefix == "xmlns" || prefix == "xml" {
+                    if attribute.value.is_empty()
+                        || prefix == "xmlns"
+                        || (prefix == "xml") != to_xml
+                    {
                         return malformed(format!("cannot declare the prefix '{prefix}' so"));
                     }
                     prefix
                 }
                 _ => continue,
             };
+            if let Some(one) = first {
+                if declared.is_empty() {
+                    declared.insert(one);
+                }
+                if !declared.insert(prefix) {
+                    return malformed(format!("the prefix '{prefix}' declared twice"));
+                }
+            } else {
+                first = Some(prefix);
+            }
+            if to_xml {
+                continue;
+            }
             self.bind(prefix, &attribute.value);
         }
         Ok(())
@@ -303,8 +329,7 @@ pub fn parse_element(
             let Some(open) = stack.last_mut() else {
                 return malformed("text outside the element");
             };
-            open.element
-                .append_text_node(decode(&text[at..end], false)?);
+            open.element.append_text(decode(&text[at..end], false)?);
             at = end;
             if at == bytes.len() {
                 return malformed(format!("<{}> is not closed", open.tag));
@@ -339,7 +364,7 @@ pub fn parse_element(
                 };
                 let raw = &text[start..start + length];
                 if !raw.is_empty() {
-                    open.element.append_text_node(if raw.contains('\r') {
+                    open.element.append_text(if raw.contains('\r') {
                         raw.replace("\r\n", "\n").replace('\r', "\n")
                     } else {
                         raw.to_string()
@@ -446,11 +471,11 @@ fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, Malformed> {
     Ok(element)
 }
 
-/// `prefix:local` → (`prefix`, `local`), each checked once; an unprefixed name has the
-/// prefix `""`.
+/// `prefix:local` → (`prefix`, `local`), each checked once (so `:local` is refused); an
+/// unprefixed name has the prefix `""`.
 fn split_name(name: &str) -> Result<(&str, NcName), Malformed> {
     let (prefix, local) = name.split_once(':').unwrap_or(("", name));
-    if !prefix.is_empty() {
+    if name.len() > local.len() {
         check_ncname(prefix)?;
     }
     match NcName::try_from(local) {

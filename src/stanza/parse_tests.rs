@@ -207,3 +207,125 @@ fn text_between_elements_and_a_second_header_are_refused() {
     assert!(read("<?xml version='1.0'?>", usize::MAX).is_err());
     assert!(read("</stream:other>", usize::MAX).is_err());
 }
+
+/// Namespaces in XML §3: the prefix `xml` may be declared, to its own namespace only, and
+/// neither another prefix nor the default namespace may be bound to that namespace. rxml
+/// reads it so; found by the `reader_vs_rxml` fuzz target (ours refused the first).
+#[test]
+fn the_xml_prefix_may_be_declared_and_its_namespace_bound_to_no_other() {
+    let declared = "<message from='a@b' xmlns:xml='http://www.w3.org/XML/1998/namespace'>\
+                    <xml:x xml:lang='de'/></message>";
+    let rxml = theirs(declared).expect("rxml reads it");
+    let element = ours(declared).unwrap_or_else(|e| panic!("refused {declared}: {e}"));
+    assert_eq!(element, rxml);
+    assert_eq!(write_stanza(&element), write_stanza(&rxml));
+    for misbound in [
+        "<message from='a@b' xmlns:xml='urn:other'/>",
+        "<message from='a@b' xmlns:p='http://www.w3.org/XML/1998/namespace'/>",
+        "<message from='a@b'><x xmlns='http://www.w3.org/XML/1998/namespace'/></message>",
+    ] {
+        assert!(theirs(misbound).is_none(), "rxml read {misbound}");
+        let input = format!("{misbound}</stream:stream>");
+        assert!(
+            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+            "read {misbound}"
+        );
+    }
+}
+
+/// Text on both sides of a CDATA section is one text node, as minidom builds it: the
+/// elements are equal (`==`), not only written out the same. Found by `reader_vs_rxml`.
+#[test]
+fn text_around_cdata_is_one_text_node() {
+    for stanza in [
+        "<message from='a@b'><body>a<![CDATA[<b> & \r\n]]>c</body></message>",
+        "<message from='a@b'><body><![CDATA[x]]><![CDATA[y]]>&amp;z</body></message>",
+    ] {
+        let element = ours(stanza).unwrap_or_else(|e| panic!("refused {stanza}: {e}"));
+        assert_eq!(element, theirs(stanza).expect("rxml reads it"), "{stanza}");
+    }
+}
+
+/// A name whose prefix is empty (`:to`) is not a qualified name (Namespaces in XML §4); it
+/// was read as `to`. Found by `reader_vs_rxml`.
+#[test]
+fn a_name_with_an_empty_prefix_is_refused() {
+    for stanza in [
+        "<presence :to='echo@bot.b' from='a@b'/>",
+        "<:presence from='a@b'/>",
+        "<message from='a@b'><:body>x</:body></message>",
+    ] {
+        assert!(theirs(stanza).is_none(), "rxml read {stanza}");
+        let input = format!("{stanza}</stream:stream>");
+        assert!(
+            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+            "read {stanza}"
+        );
+    }
+}
+
+/// An empty element is a level too: a stanza whose deepest element is an empty one just past
+/// `max_depth` is refused as one too-deep stanza (its sender answered, the stream read on),
+/// not found too deep only by `parse_element`, which failed the whole stream. Found by
+/// `reader_vs_rxml`.
+#[test]
+fn an_empty_element_past_the_depth_limit_makes_its_stanza_too_deep() {
+    let deep = format!(
+        "<message from='a@b' id='deep'>{}<leaf/>{}</message>\
+         <message from='a@b' id='next'/>",
+        "<a>".repeat(DEFAULT_MAX_DEPTH - 1),
+        "</a>".repeat(DEFAULT_MAX_DEPTH - 1),
+    );
+    for chunk in [usize::MAX, 1] {
+        let events = read(&deep, chunk).unwrap_or_else(|e| panic!("pieces of {chunk}: {e}"));
+        let [Event::TooDeep(head), Event::Element(next)] = events.as_slice() else {
+            panic!("pieces of {chunk}: {events:?}");
+        };
+        assert_eq!(head.attr("id"), Some("deep"));
+        assert_eq!(next.attr("id"), Some("next"));
+    }
+}
+
+/// Whether rxml's namespace-checking `Parser` refuses `text` (minidom reads it with the
+/// laxer `RawParser`).
+fn rxml_refuses(text: &str) -> bool {
+    let mut reader = minidom::rxml::Reader::new(text.as_bytes());
+    loop {
+        match reader.read() {
+            Ok(Some(_)) => continue,
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A namespace declaration is an attribute: given twice in one start tag, it is an error
+/// (XML §3.1), as rxml's `Parser` says; ours, like minidom, kept the last. Found by
+/// `reader_vs_rxml`.
+#[test]
+fn a_prefix_declared_twice_in_one_tag_is_refused() {
+    for stanza in [
+        "<message from='a@b'><x xmlns:p='urn:a' xmlns:p='urn:b'/></message>",
+        "<message from='a@b'><x xmlns:p='urn:a' xmlns:q='urn:q' xmlns:p='urn:a'/></message>",
+        "<message from='a@b' xmlns:xml='http://www.w3.org/XML/1998/namespace' \
+         xmlns:xml='http://www.w3.org/XML/1998/namespace'/>",
+        // rxml's Parser lets this one pass; XML §3.1 does not.
+        "<message from='a@b'><x xmlns='urn:a' xmlns='urn:b'/></message>",
+    ] {
+        assert!(
+            rxml_refuses(stanza) || stanza.contains("xmlns='urn:a' xmlns="),
+            "rxml read {stanza}"
+        );
+        let input = format!("{stanza}</stream:stream>");
+        assert!(
+            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+            "read {stanza}"
+        );
+    }
+    // The same prefix again on a child is a new declaration, not a second one.
+    let nested = "<message from='a@b'><x xmlns:p='urn:a'><p:y xmlns:p='urn:b'/></x></message>";
+    assert_eq!(
+        ours(nested).expect("read"),
+        theirs(nested).expect("rxml reads it")
+    );
+}

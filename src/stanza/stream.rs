@@ -245,10 +245,11 @@ impl StreamReader {
                     {
                         return Err(malformed("a second stream header"));
                     }
+                    // Only counted from here on: the element is not built. An empty element
+                    // is a level too, as `parse_element` counts it.
+                    self.too_deep |= self.depth + 1 > self.max_depth;
                     if bytes[at + length - 2] != b'/' {
                         self.depth += 1;
-                        // Only counted from here on: the element is not built.
-                        self.too_deep |= self.depth > self.max_depth;
                     }
                     at += length;
                 }
