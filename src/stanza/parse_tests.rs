@@ -329,3 +329,21 @@ fn a_prefix_declared_twice_in_one_tag_is_refused() {
         theirs(nested).expect("rxml reads it")
     );
 }
+
+/// An element in the XML namespace (`<xml:x/>`; the prefix is always bound) is written with
+/// that prefix, declared for readers that do not know it (minidom), and not as
+/// `xmlns='http://www.w3.org/XML/1998/namespace'`, which XML forbids and rxml refuses.
+/// Found by the `stream_parser` fuzz target once `reader_vs_rxml`'s tokens were in the
+/// dictionary.
+#[test]
+fn an_element_in_the_xml_namespace_is_written_back_well_formed() {
+    let stanza = "<message from='a@b'><xml:x xml:lang='en'><y/>t</xml:x></message>";
+    let element = ours(stanza).expect("read");
+    let written = write_stanza(&element);
+    assert_eq!(
+        written,
+        "<message from='a@b'><xml:x xmlns:xml='http://www.w3.org/XML/1998/namespace' \
+         xml:lang='en'><y/>t</xml:x></message>"
+    );
+    assert_eq!(theirs(&written).as_ref(), Some(&element), "{written}");
+}

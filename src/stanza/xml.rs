@@ -174,9 +174,19 @@ impl XmlSink for CheckedText<'_> {
 /// element it is given was read within `max_depth`, or built by the daemon.
 pub(crate) fn write_element(element: &Element, parent_ns: &str, out: &mut impl XmlSink) {
     let ns = element.ns();
+    // The XML namespace is never a default namespace (Namespaces in XML §3): its own prefix,
+    // declared for readers that do not know it always bound (minidom). Its children are in
+    // the parent's default namespace still.
+    let in_xml = ns == Namespace::xml().as_str();
+    let prefix = if in_xml { "xml:" } else { "" };
     out.markup("<");
+    out.markup(prefix);
     out.markup(element.name());
-    if ns != parent_ns {
+    if in_xml {
+        out.markup(" xmlns:xml='");
+        out.attribute_value(&ns);
+        out.markup("'");
+    } else if ns != parent_ns {
         out.markup(" xmlns='");
         out.attribute_value(&ns);
         out.markup("'");
@@ -204,13 +214,15 @@ pub(crate) fn write_element(element: &Element, parent_ns: &str, out: &mut impl X
         return;
     }
     out.markup(">");
+    let default = if in_xml { parent_ns } else { &ns };
     for node in nodes {
         match node {
-            Node::Element(child) => write_element(child, &ns, out),
+            Node::Element(child) => write_element(child, default, out),
             Node::Text(text) => out.text(text),
         }
     }
     out.markup("</");
+    out.markup(prefix);
     out.markup(element.name());
     out.markup(">");
 }
