@@ -320,7 +320,7 @@ fn agree(ours: &(Vec<Read>, Ending), theirs: &Theirs, limit: usize) -> bool {
     let before =
         ours.len() >= expected.len() && ours.iter().zip(&expected).all(|(a, b)| same(a, b));
     if let Some((head, depth)) = &theirs.refused_inside {
-        if ours.len() > expected.len() && depth.is_none_or(|depth| depth > limit) {
+        if ours.len() > expected.len() && depth.map_or(true, |depth| depth > limit) {
             // Deliberate difference 10: an element past the limit is skipped unread. Where
             // rxml or minidom found it malformed (and stop there), ours may have found it
             // too deep first (it scans for the end, counting levels; it never reads the
