@@ -65,6 +65,22 @@ fn theirs(stanza: &str) -> Option<Element> {
     bytes.is_empty().then_some(element)
 }
 
+/// `stanza` is refused by rxml and, as a malformed stream, by the stream reader.
+fn refused_by_both(stanza: &str) {
+    assert!(theirs(stanza).is_none(), "rxml read {stanza}");
+    refused_by_ours(stanza);
+}
+
+/// The stream reader refuses `stanza` as malformed. The footer goes after it: an element left
+/// open is known malformed only when its parent closes.
+fn refused_by_ours(stanza: &str) {
+    let input = format!("{stanza}</stream:stream>");
+    assert!(
+        matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+        "read {stanza}"
+    );
+}
+
 fn body(element: &Element) -> Option<String> {
     Inbound::new(element.clone()).ok()?.body()
 }
@@ -137,14 +153,7 @@ fn both_readers_refuse_what_is_not_well_formed() {
         "<message from='a@b'><1x/></message>",
     ];
     for stanza in cases {
-        assert!(theirs(stanza).is_none(), "rxml read {stanza}");
-        // The footer after it: an element left open is known malformed only when its
-        // parent closes.
-        let input = format!("{stanza}</stream:stream>");
-        assert!(
-            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
-            "read {stanza}"
-        );
+        refused_by_both(stanza);
     }
 }
 
@@ -224,12 +233,7 @@ fn the_xml_prefix_may_be_declared_and_its_namespace_bound_to_no_other() {
         "<message from='a@b' xmlns:p='http://www.w3.org/XML/1998/namespace'/>",
         "<message from='a@b'><x xmlns='http://www.w3.org/XML/1998/namespace'/></message>",
     ] {
-        assert!(theirs(misbound).is_none(), "rxml read {misbound}");
-        let input = format!("{misbound}</stream:stream>");
-        assert!(
-            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
-            "read {misbound}"
-        );
+        refused_by_both(misbound);
     }
 }
 
@@ -255,12 +259,7 @@ fn a_name_with_an_empty_prefix_is_refused() {
         "<:presence from='a@b'/>",
         "<message from='a@b'><:body>x</:body></message>",
     ] {
-        assert!(theirs(stanza).is_none(), "rxml read {stanza}");
-        let input = format!("{stanza}</stream:stream>");
-        assert!(
-            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
-            "read {stanza}"
-        );
+        refused_by_both(stanza);
     }
 }
 
@@ -316,11 +315,7 @@ fn a_prefix_declared_twice_in_one_tag_is_refused() {
             rxml_refuses(stanza) || stanza.contains("xmlns='urn:a' xmlns="),
             "rxml read {stanza}"
         );
-        let input = format!("{stanza}</stream:stream>");
-        assert!(
-            matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
-            "read {stanza}"
-        );
+        refused_by_ours(stanza);
     }
     // The same prefix again on a child is a new declaration, not a second one.
     let nested = "<message from='a@b'><x xmlns:p='urn:a'><p:y xmlns:p='urn:b'/></x></message>";
