@@ -28,17 +28,8 @@ async fn world_with_api(server: Server, extra: &str) -> (World, String) {
 }
 
 async fn post(base: &str, token: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/v1/send"))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("API reachable");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let (status, json, _) = crate::hostile_api::post_as(base, token, body).await;
+    (status, json)
 }
 
 async fn get(base: &str, path: &str) -> (u16, String) {

@@ -42,9 +42,14 @@ pub async fn world_with_api(
 
 /// `POST /v1/send` with the token: status, JSON body, `Retry-After`.
 pub async fn post(base: &str, body: Value) -> (u16, Value, Option<String>) {
+    post_as(base, TOKEN, body).await
+}
+
+/// `POST /v1/send` with `token`: status, JSON body, `Retry-After`.
+pub async fn post_as(base: &str, token: &str, body: Value) -> (u16, Value, Option<String>) {
     let response = reqwest::Client::new()
         .post(format!("{base}/v1/send"))
-        .bearer_auth(TOKEN)
+        .bearer_auth(token)
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
