@@ -12,9 +12,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use component_http::config::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_READ_SIZE};
-use component_http::stanza::stream::{Event, StreamReader};
-use component_http::stanza::xml::parse_stanza;
-use component_http::stanza::COMPONENT_NS;
+use component_http::xml::document::parse_stanza;
+use component_http::xml::stream::{Event, StreamReader};
+use component_http::xml::COMPONENT_NS;
 
 use common::{cpu_us, median, Args};
 

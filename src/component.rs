@@ -11,9 +11,9 @@ use crate::config::ComponentConfig;
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::metrics::Metrics;
-use crate::stanza::outgoing::OutgoingStanza;
 use crate::webhook::Webhook;
-use crate::xmpp::connection::{connect, ConnectError};
+use crate::xml::outgoing::OutgoingStanza;
+use crate::xmpp::handshake::{connect, ConnectError};
 use crate::xmpp::session::{serve, SessionContext};
 use crate::RunError;
 

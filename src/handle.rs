@@ -11,9 +11,10 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::api::pending::{AwaitedIq, PendingIqs};
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
-use crate::stanza::outgoing::{write_answers, OutgoingStanza};
-use crate::stanza::xml::XmlError;
+use crate::stanza::reply::write_answers;
 use crate::stanza::Head;
+use crate::xml::outgoing::OutgoingStanza;
+use crate::xml::XmlError;
 
 /// A running component, as seen from outside its tasks.
 pub struct ComponentHandle {

@@ -17,9 +17,9 @@ pub mod descriptors;
 pub mod dispatch;
 pub mod handle;
 pub mod metrics;
-pub mod rate_limit;
 pub mod stanza;
 pub mod webhook;
+pub mod xml;
 pub mod xmpp;
 
 use std::future::Future;
@@ -30,7 +30,7 @@ pub use config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Connect(#[from] xmpp::connection::ConnectError),
+    Connect(#[from] xmpp::handshake::ConnectError),
     #[error(transparent)]
     Webhook(#[from] webhook::ClientError),
     #[error("cannot serve the HTTP API: {0}")]

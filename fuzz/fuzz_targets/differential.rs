@@ -4,11 +4,11 @@
 //! listed in `reader_vs_rxml.rs`, each handled here where it applies.
 
 use component_http::config::DEFAULT_MAX_DEPTH;
-use component_http::stanza::parse::{parse_element, Scope};
-use component_http::stanza::scan::is_xml_text;
-use component_http::stanza::stream::{Event, StreamReader};
-use component_http::stanza::xml::write_stanza;
-use component_http::stanza::COMPONENT_NS;
+use component_http::xml::parse::{parse_element, Scope};
+use component_http::xml::scan::is_xml_text;
+use component_http::xml::stream::{Event, StreamReader};
+use component_http::xml::write::write_stanza;
+use component_http::xml::COMPONENT_NS;
 use minidom::Element;
 
 use crate::reference::{self, End};

@@ -8,7 +8,8 @@
 #![no_main]
 
 use component_http::stanza::request::{request_body, WebhookRequest};
-use component_http::stanza::xml::{parse_stanza, write_stanza};
+use component_http::xml::document::parse_stanza;
+use component_http::xml::write::write_stanza;
 use component_http::stanza::Inbound;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

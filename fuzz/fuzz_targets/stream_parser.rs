@@ -16,10 +16,10 @@
 
 use component_http::stanza::local::{route, Route};
 use component_http::stanza::request::WebhookRequest;
-use component_http::stanza::stream::{Event, StreamReader};
-use component_http::stanza::xml::write_stanza;
+use component_http::xml::stream::{Event, StreamReader};
+use component_http::xml::write::write_stanza;
 use component_http::stanza::{Inbound, Kind, COMPONENT_NS};
-use component_http::xmpp::connection::StreamError;
+use component_http::xmpp::handshake::StreamError;
 use libfuzzer_sys::fuzz_target;
 use minidom::Element;
 

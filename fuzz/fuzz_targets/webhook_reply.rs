@@ -22,7 +22,9 @@
 #![no_main]
 
 use component_http::stanza::reply::{answer, WebhookOutcome};
-use component_http::stanza::xml::{append_stanza, parse_stanza, set_attr};
+use component_http::xml::document::parse_stanza;
+use component_http::xml::set_attr;
+use component_http::xml::write::append_stanza;
 use component_http::stanza::{is_on_domain, Inbound, COMPONENT_NS};
 use libfuzzer_sys::fuzz_target;
 use minidom::rxml::xml_ncname;

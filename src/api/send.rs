@@ -19,12 +19,12 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::pending::new_api_id;
 use super::{ApiError, ApiState, TimedBody};
 use crate::handle::ComponentHandle;
+use crate::stanza::fields::ReplyError;
 use crate::stanza::fields::{stanza_from_fields, text, Defaults, SendPolicy};
-use crate::stanza::outgoing::OutgoingStanza;
-use crate::stanza::reply::ReplyError;
 use crate::stanza::request::WebhookRequest;
-use crate::stanza::xml::set_attr;
 use crate::stanza::{Inbound, Kind};
+use crate::xml::outgoing::OutgoingStanza;
+use crate::xml::set_attr;
 
 pub async fn send(State(state): State<Arc<ApiState>>, TimedBody(body): TimedBody) -> Response {
     let outcome = match prepare(&state, body) {

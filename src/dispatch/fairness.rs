@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use minidom::Element;
 
+use super::rate_limit::{RateLimiter, SenderKey};
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
-use crate::rate_limit::{RateLimiter, SenderKey};
 use crate::stanza::error::StanzaError;
 use crate::stanza::Head;
 
@@ -243,8 +243,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::metrics::Metrics;
-    use crate::stanza::xml::write_stanza;
     use crate::stanza::Kind;
+    use crate::xml::write::write_stanza;
 
     fn gate(extra: &str) -> Gate {
         let text = format!(

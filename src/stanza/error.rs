@@ -4,8 +4,8 @@
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
-use super::xml::set_attr;
 use super::{Head, COMPONENT_NS};
+use crate::xml::set_attr;
 
 const STANZAS_NS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
@@ -110,8 +110,9 @@ impl StanzaError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stanza::xml::{parse_stanza, write_stanza};
     use crate::stanza::Inbound;
+    use crate::xml::document::parse_stanza;
+    use crate::xml::write::write_stanza;
 
     fn inbound(text: &str) -> Inbound {
         Inbound::new(parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))

@@ -8,9 +8,35 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{Map, Value};
 
-use super::reply::ReplyError;
-use super::xml::{is_xml_text, parse_stanza, set_attr};
 use super::{address_on_domain, Kind, COMPONENT_NS};
+use crate::xml::document::parse_stanza;
+use crate::xml::scan::is_xml_text;
+use crate::xml::{set_attr, XmlError};
+
+/// Why a JSON object (a webhook reply, or an API request) could not be turned into a stanza.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReplyError {
+    #[error("webhook reply is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("webhook reply is JSON but not an object")]
+    NotAnObject,
+    #[error("field '{0}' must be a string or a number")]
+    BadField(&'static str),
+    #[error("field '{0}' is required")]
+    MissingField(&'static str),
+    #[error("field '{0}' holds a character XML does not allow")]
+    NotXmlText(&'static str),
+    #[error("field 'kind' is '{0}' (expected message, presence or iq)")]
+    UnknownKind(String),
+    #[error("field 'stanza' is not one well-formed stanza: {0}")]
+    BadStanza(#[from] XmlError),
+    #[error("field 'to': '{0}' is not a valid JID")]
+    BadAddress(String),
+    #[error("field 'from': '{from}' is not on {domain}: not sent")]
+    ForeignFrom { from: String, domain: String },
+    #[error("webhook response is larger than max_response_size")]
+    TooLarge,
+}
 
 /// What every stanza a component sends must satisfy, whoever described it (a webhook's
 /// reply, an API request).

@@ -8,14 +8,18 @@ use minidom::Element;
 use serde_json::json;
 
 use super::error::StanzaError;
+use super::fields::ReplyError;
 use super::fields::{stanza_from_fields, Defaults, SendPolicy};
-use super::outgoing::{write_answers, OutgoingStanza};
-use super::parse::{parse_element, Scope};
-use super::reply::{answer, ReplyError, WebhookOutcome};
+use super::reply::write_answers;
+use super::reply::{answer, WebhookOutcome};
 use super::request::request_body;
-use super::xml::{parse_stanza, write_stanza, XmlError};
 use super::{Inbound, Kind, COMPONENT_NS, MAX_ECHOED_ID};
 use crate::config::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_OUTGOING_SIZE, MAX_MAX_DEPTH};
+use crate::xml::document::parse_stanza;
+use crate::xml::outgoing::OutgoingStanza;
+use crate::xml::parse::{parse_element, Scope};
+use crate::xml::write::write_stanza;
+use crate::xml::XmlError;
 
 const DOMAIN: &str = "bot.example.com";
 const POLICY: SendPolicy<'static> = SendPolicy {

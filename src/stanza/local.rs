@@ -7,8 +7,8 @@ use minidom::Element;
 
 use super::error::StanzaError;
 use super::reply::empty_iq_result;
-use super::xml::set_attr;
 use super::{bare, Inbound, Kind, COMPONENT_NS};
+use crate::xml::set_attr;
 
 const PING_NS: &str = "urn:xmpp:ping";
 const DISCO_INFO_NS: &str = "http://jabber.org/protocol/disco#info";
@@ -123,7 +123,8 @@ fn disco_info(inbound: &Inbound, node: Option<&str>) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stanza::xml::{parse_stanza, write_stanza};
+    use crate::xml::document::parse_stanza;
+    use crate::xml::write::write_stanza;
 
     fn local(xml: &str, forwarded: &[Kind]) -> Vec<String> {
         routed(xml, forwarded, &["bot.example.com".into(), "bot.b".into()])

@@ -6,9 +6,10 @@ use minidom::Element;
 use serde_json::Value;
 
 use super::error::StanzaError;
-use super::fields::{stanza_from_fields, Defaults, SendPolicy};
-use super::xml::{set_attr, XmlError};
+use super::fields::{stanza_from_fields, Defaults, ReplyError, SendPolicy};
 use super::{normalised, Head, Kind, COMPONENT_NS};
+use crate::xml::outgoing::OutgoingStanza;
+use crate::xml::{set_attr, XmlError};
 
 /// What came of one webhook call, stripped of everything HTTP-specific.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,31 +25,6 @@ pub enum WebhookOutcome {
     TimedOut,
     /// The response body was larger than the configured limit.
     ResponseTooLarge,
-}
-
-/// Why a JSON object (a webhook reply, or an API request) could not be turned into a stanza.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ReplyError {
-    #[error("webhook reply is not valid JSON: {0}")]
-    InvalidJson(String),
-    #[error("webhook reply is JSON but not an object")]
-    NotAnObject,
-    #[error("field '{0}' must be a string or a number")]
-    BadField(&'static str),
-    #[error("field '{0}' is required")]
-    MissingField(&'static str),
-    #[error("field '{0}' holds a character XML does not allow")]
-    NotXmlText(&'static str),
-    #[error("field 'kind' is '{0}' (expected message, presence or iq)")]
-    UnknownKind(String),
-    #[error("field 'stanza' is not one well-formed stanza: {0}")]
-    BadStanza(#[from] XmlError),
-    #[error("field 'to': '{0}' is not a valid JID")]
-    BadAddress(String),
-    #[error("field 'from': '{from}' is not on {domain}: not sent")]
-    ForeignFrom { from: String, domain: String },
-    #[error("webhook response is larger than max_response_size")]
-    TooLarge,
 }
 
 /// The stanzas to send for one webhook outcome, and why a fallback error was chosen.
@@ -174,6 +150,43 @@ pub fn reply_from_json(
         iq_id: inbound.id(),
     };
     stanza_from_fields(&fields, &defaults, policy)
+}
+
+/// The answers to `inbound`, written, and why any of them could not be.
+#[derive(Debug, Default)]
+pub struct WrittenAnswers {
+    pub stanzas: Vec<OutgoingStanza>,
+    /// One per stanza that could not be written (each is dropped, or stood in for).
+    pub problems: Vec<XmlError>,
+}
+
+/// Writes the answers to `inbound`, each within `max_size`. The first that cannot be written
+/// is replaced by an `internal-server-error` to the sender, which fits (its `id` is bounded:
+/// [`super::MAX_ECHOED_ID`]), so that the sender is never left without an answer; for an iq
+/// get/set, only the answer to the iq is replaced, so it keeps exactly one.
+pub fn write_answers(stanzas: Vec<Element>, inbound: &Head, max_size: usize) -> WrittenAnswers {
+    let mut written = WrittenAnswers {
+        stanzas: Vec::with_capacity(stanzas.len()),
+        problems: Vec::new(),
+    };
+    let mut replaced = false;
+    for stanza in stanzas {
+        match OutgoingStanza::write(&stanza, max_size) {
+            Ok(text) => written.stanzas.push(text),
+            Err(error) => {
+                written.problems.push(error);
+                if replaced || (inbound.is_iq_request() && !answers_iq(&stanza, inbound)) {
+                    continue;
+                }
+                let stand_in = StanzaError::UNWRITABLE_REPLY.reply_to(inbound);
+                if let Some(Ok(text)) = stand_in.map(|e| OutgoingStanza::write(&e, max_size)) {
+                    written.stanzas.push(text);
+                    replaced = true;
+                }
+            }
+        }
+    }
+    written
 }
 
 #[cfg(test)]

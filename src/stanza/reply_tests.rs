@@ -1,8 +1,9 @@
 //! Each row of CONTRACT.md's "Response: webhook → reply" as literal JSON in, XML out.
 
 use super::*;
-use crate::stanza::xml::{parse_stanza, write_stanza};
 use crate::stanza::Inbound;
+use crate::xml::document::parse_stanza;
+use crate::xml::write::write_stanza;
 
 const DOMAIN: &str = "bot.example.com";
 const POLICY: SendPolicy<'static> = SendPolicy {

@@ -5,9 +5,10 @@
 
 use serde::Serialize;
 
-use super::scan::escape_with;
-use super::xml::{write_element, write_stanza, xml_entity, XmlSink, COMPONENT_NS};
 use super::{Inbound, Kind};
+use crate::xml::scan::escape_with;
+use crate::xml::write::{write_element, write_stanza, xml_entity, XmlSink};
+use crate::xml::COMPONENT_NS;
 
 /// The webhook request body (CONTRACT.md, "Request: stanza → webhook").
 #[derive(Debug, Serialize, PartialEq)]
@@ -164,7 +165,7 @@ impl XmlSink for JsonString {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stanza::xml::parse_stanza;
+    use crate::xml::document::parse_stanza;
     use serde_json::{json, Value};
 
     /// The one-pass body, checked against serde's serialisation of [`WebhookRequest`].

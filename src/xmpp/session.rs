@@ -10,14 +10,14 @@ use minidom::Element;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use super::connection::{ComponentStream, StreamError};
-use super::outgoing::{send_keepalive, write_all, WriteError, KEEPALIVE_ID};
-use super::stream::{ReadError, Received};
+use super::handshake::{ComponentStream, StreamError};
+use super::socket::{ReadError, Received};
+use super::writer::{send_keepalive, write_all, WriteError, KEEPALIVE_ID};
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::stanza::error::StanzaError;
-use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::Inbound;
+use crate::xml::outgoing::OutgoingStanza;
 
 /// Replies written in one burst, at most.
 const MAX_BURST: usize = 64;
@@ -32,7 +32,7 @@ pub enum SessionError {
     #[error("connection lost: {0}")]
     Io(#[from] io::Error),
     #[error("the server's stream cannot be read: {0}")]
-    Unreadable(crate::stanza::stream::StreamReadError),
+    Unreadable(crate::xml::stream::StreamReadError),
     #[error("connection lost while writing: {0}")]
     WriteFailed(#[from] WriteError),
     #[error("the server closed the stream")]

@@ -4,10 +4,8 @@
 
 use minidom::Element;
 
-use super::error::StanzaError;
-use super::reply::answers_iq;
-use super::xml::{append_stanza, XmlError};
-use super::Head;
+use super::write::append_stanza;
+use super::XmlError;
 
 /// Room reserved for a stanza's text before it is written: most replies fit, so the text is
 /// not grown piece by piece.
@@ -52,43 +50,6 @@ impl OutgoingStanza {
     }
 }
 
-/// The answers to `inbound`, written, and why any of them could not be.
-#[derive(Debug, Default)]
-pub struct WrittenAnswers {
-    pub stanzas: Vec<OutgoingStanza>,
-    /// One per stanza that could not be written (each is dropped, or stood in for).
-    pub problems: Vec<XmlError>,
-}
-
-/// Writes the answers to `inbound`, each within `max_size`. The first that cannot be written
-/// is replaced by an `internal-server-error` to the sender, which fits (its `id` is bounded:
-/// [`super::MAX_ECHOED_ID`]), so that the sender is never left without an answer; for an iq
-/// get/set, only the answer to the iq is replaced, so it keeps exactly one.
-pub fn write_answers(stanzas: Vec<Element>, inbound: &Head, max_size: usize) -> WrittenAnswers {
-    let mut written = WrittenAnswers {
-        stanzas: Vec::with_capacity(stanzas.len()),
-        problems: Vec::new(),
-    };
-    let mut replaced = false;
-    for stanza in stanzas {
-        match OutgoingStanza::write(&stanza, max_size) {
-            Ok(text) => written.stanzas.push(text),
-            Err(error) => {
-                written.problems.push(error);
-                if replaced || (inbound.is_iq_request() && !answers_iq(&stanza, inbound)) {
-                    continue;
-                }
-                let stand_in = StanzaError::UNWRITABLE_REPLY.reply_to(inbound);
-                if let Some(Ok(text)) = stand_in.map(|e| OutgoingStanza::write(&e, max_size)) {
-                    written.stanzas.push(text);
-                    replaced = true;
-                }
-            }
-        }
-    }
-    written
-}
-
 fn error_condition(stanza: &Element) -> Option<&str> {
     if stanza.attr("type") != Some("error") {
         return None;
@@ -101,7 +62,7 @@ fn error_condition(stanza: &Element) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stanza::xml::parse_stanza;
+    use crate::xml::document::parse_stanza;
 
     const MAX: usize = crate::config::DEFAULT_MAX_OUTGOING_SIZE;
 
@@ -146,7 +107,7 @@ mod tests {
             crate::config::DEFAULT_MAX_DEPTH,
         )
         .expect("a stanza");
-        if let Some(body) = stanza.get_child_mut("body", crate::stanza::COMPONENT_NS) {
+        if let Some(body) = stanza.get_child_mut("body", crate::xml::COMPONENT_NS) {
             body.append_text_node("bell \u{7}");
         }
         assert_eq!(

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::metrics::Metrics;
 use crate::stanza::reply::WebhookOutcome;
-use crate::webhook::connection::IDLE_TIMEOUT;
+use crate::webhook::pool::IDLE_TIMEOUT;
 use crate::webhook::Webhook;
 
 const ANSWER: &str = "{\"body\":\"ok\"}";

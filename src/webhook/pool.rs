@@ -190,5 +190,5 @@ impl Open {
 }
 
 #[cfg(test)]
-#[path = "connection_tests.rs"]
+#[path = "pool_tests.rs"]
 mod tests;

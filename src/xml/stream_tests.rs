@@ -6,7 +6,7 @@ use minidom::Element;
 
 use super::*;
 use crate::config::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_READ_SIZE};
-use crate::stanza::COMPONENT_NS;
+use crate::xml::COMPONENT_NS;
 
 const HEADER: &str = "<stream:stream xmlns='jabber:component:accept' \
                       xmlns:stream='http://etherx.jabber.org/streams' id='s1'>";

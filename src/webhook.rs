@@ -3,7 +3,7 @@
 //! at most `max_response_size` of the answer. What it returns carries no HTTP types, so the
 //! stanza mapping stays pure.
 
-pub mod connection;
+pub mod pool;
 pub mod retry;
 pub mod signature;
 
@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::Instant;
 
-use self::connection::Connections;
+use self::pool::Connections;
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
 use crate::deadline::{after, Deadline};

@@ -11,8 +11,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::deadline::Deadline;
-use crate::stanza::stream::{Event, StreamReadError, StreamReader};
-use crate::stanza::COMPONENT_NS;
+use crate::xml::stream::{Event, StreamReadError, StreamReader};
+use crate::xml::COMPONENT_NS;
 
 /// Room made in the read buffer before each read.
 const READ_SIZE: usize = 64 * 1024;
@@ -86,7 +86,7 @@ impl ComponentStream {
             Event::TooDeep(head) => Ok(Received::TooDeep(head)),
             Event::Footer => Err(ReadError::Footer),
             Event::Header { .. } => Err(ReadError::Unreadable(StreamReadError::Malformed(
-                crate::stanza::parse::Malformed("a second stream header".into()),
+                crate::xml::parse::Malformed("a second stream header".into()),
             ))),
         }
     }

@@ -2,7 +2,7 @@
 //! written by [`stream`], and the life of one connected stream ([`session`]), which writes
 //! its stanzas through [`outgoing`].
 
-pub mod connection;
-pub mod outgoing;
+pub mod handshake;
 pub mod session;
-pub mod stream;
+pub mod socket;
+pub mod writer;

@@ -7,11 +7,11 @@ use std::io;
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
-use super::connection::ComponentStream;
+use super::handshake::ComponentStream;
 use crate::handle::ComponentHandle;
-use crate::stanza::outgoing::OutgoingStanza;
-use crate::stanza::xml::set_attr;
-use crate::stanza::COMPONENT_NS;
+use crate::xml::outgoing::OutgoingStanza;
+use crate::xml::set_attr;
+use crate::xml::COMPONENT_NS;
 
 /// The id of our own keepalive pings (sent to our own domain, so every server routes them).
 pub const KEEPALIVE_ID: &str = "component-http-keepalive";

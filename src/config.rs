@@ -1,7 +1,7 @@
 //! The TOML configuration: raw serde structs (with Prosody's option names as aliases) are
 //! checked once into a ready-to-use [`Config`]; every error names the file and the key.
 
-mod api;
+mod api_section;
 mod raw;
 mod secret;
 
@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::stanza::Kind;
-use api::check_api;
-pub use api::ApiConfig;
+use api_section::check_api;
+pub use api_section::ApiConfig;
 use raw::{RawComponent, RawFile, RawRateLimitSetting, RawRetry, RawServer};
 use secret::{post_headers, read_secret_file, signing_key};
 pub use secret::{PostUrl, Secret, SigningKey};
@@ -379,4 +379,5 @@ pub(crate) fn duration(key: &str, value: Option<f64>, default: f64) -> Result<Du
 }
 
 #[cfg(test)]
+#[path = "config/config_tests.rs"]
 mod tests;

@@ -13,20 +13,15 @@
 pub mod error;
 pub mod fields;
 pub mod local;
-pub mod outgoing;
-pub mod parse;
 pub mod reply;
 pub mod request;
-pub mod scan;
-pub mod stream;
-pub mod xml;
 
 use std::borrow::Cow;
 
 use minidom::Element;
 use serde::{Deserialize, Serialize};
 
-pub use xml::COMPONENT_NS;
+pub use crate::xml::COMPONENT_NS;
 
 /// The longest `id` echoed in an answer: a longer one (no client makes one) is left out of
 /// answers, whose size would otherwise be the sender's to choose.
@@ -273,7 +268,7 @@ pub fn bare(jid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xml::parse_stanza;
+    use crate::xml::document::parse_stanza;
 
     fn inbound(text: &str) -> Inbound {
         Inbound::new(parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
@@ -333,5 +328,5 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "limits_tests.rs"]
+#[path = "stanza/limits_tests.rs"]
 mod limits_tests;

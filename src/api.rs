@@ -222,5 +222,5 @@ impl IntoResponse for ApiError {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
+#[path = "api/router_tests.rs"]
 mod tests;

@@ -5,9 +5,10 @@
 use minidom::Element;
 
 use crate::config::DEFAULT_MAX_DEPTH;
-use crate::stanza::stream::{Event, StreamReadError, StreamReader};
-use crate::stanza::xml::{write_stanza, COMPONENT_NS};
 use crate::stanza::Inbound;
+use crate::xml::stream::{Event, StreamReadError, StreamReader};
+use crate::xml::write::write_stanza;
+use crate::xml::COMPONENT_NS;
 
 const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
                       xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='bot.b'>";

@@ -13,6 +13,7 @@ use std::time::Duration;
 mod abandon;
 mod conversation;
 mod fairness;
+pub mod rate_limit;
 
 pub use fairness::Refusal;
 
@@ -30,12 +31,12 @@ use crate::handle::ComponentHandle;
 use crate::stanza::error::StanzaError;
 use crate::stanza::fields::SendPolicy;
 use crate::stanza::local::{route, Route};
-use crate::stanza::outgoing::OutgoingStanza;
 use crate::stanza::reply::{answer, Answer};
 use crate::stanza::request::request_body;
-use crate::stanza::xml::set_attr;
 use crate::stanza::{Head, Inbound, Kind, COMPONENT_NS};
 use crate::webhook::Webhook;
+use crate::xml::outgoing::OutgoingStanza;
+use crate::xml::set_attr;
 
 /// Routes the stanzas of one component. Its workers stop once every clone is dropped and
 /// the calls already queued are done.

@@ -324,7 +324,7 @@ async fn every_documented_status_of_send_is_one_the_code_can_return() {
         .expect("responses")
         .keys()
         .collect();
-    let source = include_str!("send.rs").to_string() + include_str!("mod.rs");
+    let source = include_str!("send.rs").to_string() + include_str!("../api.rs");
     for status in documented {
         let constant = StatusCode::from_bytes(status.as_bytes())
             .expect("status")

@@ -7,12 +7,12 @@ use minidom::Element;
 use sha1::{Digest, Sha1};
 use tokio::net::TcpStream;
 
-pub use super::stream::ComponentStream;
-use super::stream::{ReadError, Received};
+pub use super::socket::ComponentStream;
+use super::socket::{ReadError, Received};
 use crate::config::ComponentConfig;
-use crate::stanza::stream::{Event, STREAM_NS};
-use crate::stanza::xml::XmlSink;
-use crate::stanza::COMPONENT_NS;
+use crate::xml::stream::{Event, STREAM_NS};
+use crate::xml::write::XmlSink;
+use crate::xml::COMPONENT_NS;
 
 const STREAM_ERRORS_NS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 
