@@ -4,20 +4,34 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::backoff::jittered;
 use crate::config::ComponentConfig;
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 use crate::webhook::Webhook;
 use crate::xml::outgoing::OutgoingStanza;
-use crate::xmpp::handshake::{connect, ConnectError};
+use crate::xmpp::handshake::connect;
 use crate::xmpp::session::{serve, SessionContext};
-use crate::RunError;
+use crate::xmpp::XmppError;
 
 /// A configured component, ready to run: its handle is what the API sees of it.
+/// Why the daemon stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Xmpp(#[from] XmppError),
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::ClientError),
+    #[error("cannot serve the HTTP API: {0}")]
+    Api(std::io::Error),
+    #[error("component task for {0} failed: {1}")]
+    Task(String, String),
+}
+
 pub struct Component {
     config: ComponentConfig,
     handle: Arc<ComponentHandle>,
@@ -41,7 +55,7 @@ impl Component {
     }
 
     /// Runs until `shutdown` turns true, or until an error retrying cannot fix.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+    pub async fn run(self, mut shutdown: Shutdown) -> Result<(), RunError> {
         let Component {
             config,
             handle,
@@ -65,7 +79,7 @@ impl Component {
         loop {
             let attempt = tokio::select! {
                 attempt = connect(&config) => attempt,
-                _ = crate::stopped(&mut shutdown) => {
+                _ = shutdown.stopped() => {
                     stopped_disconnected(&handle, &unsent);
                     return Ok(());
                 }
@@ -93,8 +107,8 @@ impl Component {
                         }
                     }
                 }
-                Err(error) if error.is_fatal() => return Err(RunError::Connect(error)),
-                Err(error @ ConnectError::Conflict { .. }) => {
+                Err(error) if error.is_fatal() => return Err(RunError::Xmpp(error)),
+                Err(error @ XmppError::Conflict { .. }) => {
                     // Another instance holds the domain: stand by, trying at the slowest pace.
                     delay = config.reconnect_max_delay;
                     handle.set_disconnected(format!("standby: {error}"));
@@ -112,7 +126,7 @@ impl Component {
             );
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = crate::stopped(&mut shutdown) => {
+                _ = shutdown.stopped() => {
                     stopped_disconnected(&handle, &unsent);
                     return Ok(());
                 }

@@ -10,7 +10,6 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
-mod abandon;
 mod conversation;
 mod fairness;
 pub mod rate_limit;
@@ -21,9 +20,9 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use tokio::sync::OwnedSemaphorePermit;
 
-use self::abandon::{Abandon, Watcher};
 use self::conversation::{Conversation, Conversations, Turn};
 use self::fairness::{Gate, Held};
+use crate::shutdown::{Abandon, Watcher};
 
 use crate::config::ComponentConfig;
 use crate::deadline::{after, Deadline};

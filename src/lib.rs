@@ -17,6 +17,7 @@ pub mod descriptors;
 pub mod dispatch;
 pub mod handle;
 pub mod metrics;
+pub mod shutdown;
 pub mod stanza;
 pub mod webhook;
 pub mod xml;
@@ -24,32 +25,14 @@ pub mod xmpp;
 
 use std::future::Future;
 
+pub use component::RunError;
 pub use config::Config;
-
-/// Why the daemon stopped on its own.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Connect(#[from] xmpp::handshake::ConnectError),
-    #[error(transparent)]
-    Webhook(#[from] webhook::ClientError),
-    #[error("cannot serve the HTTP API: {0}")]
-    Api(std::io::Error),
-    #[error("component task for {0} failed: {1}")]
-    Task(String, String),
-}
-
-/// Completes once the shutdown flag is set (or its sender is gone).
-pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`: drop it here, not in the caller's select.
-    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
-}
 
 /// Serves every configured component (and the HTTP API, when configured) until `shutdown`
 /// completes (then drains and returns `Ok`), or until one of them meets an error that
 /// retrying cannot fix.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopped) = shutdown::ShutdownTrigger::new();
     let metrics = std::sync::Arc::new(metrics::Metrics::default());
     let reserve = descriptors::reserve(&config.components);
     let components: Vec<_> = config
@@ -71,7 +54,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let state = std::sync::Arc::new(api::ApiState::new(api, handles, metrics));
         let mut api_stopped = stopped.clone();
         tasks.spawn(async move {
-            let stopped = async move { crate::stopped(&mut api_stopped).await };
+            let stopped = async move { api_stopped.stopped().await };
             let served = api::serve(state, reserve, stopped).await;
             ("the HTTP API".to_string(), served.map_err(RunError::Api))
         });
@@ -80,19 +63,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut outcome = Ok(());
     loop {
         tokio::select! {
-            _ = &mut shutdown, if !*stop.borrow() => {
+            _ = &mut shutdown, if !stop.is_triggered() => {
                 tracing::info!("shutting down");
-                let _ = stop.send(true);
+                stop.trigger();
             }
             joined = tasks.join_next() => match joined {
                 None => return outcome,
                 Some(Ok((_, Ok(())))) => {}
                 Some(Ok((_, Err(error)))) => {
-                    let _ = stop.send(true);
+                    stop.trigger();
                     outcome = outcome.and(Err(error));
                 }
                 Some(Err(error)) => {
-                    let _ = stop.send(true);
+                    stop.trigger();
                     outcome = outcome.and(Err(RunError::Task("a component".into(), error.to_string())));
                 }
             },

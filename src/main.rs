@@ -63,7 +63,7 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
     }
     let rejected = matches!(
         error.downcast_ref::<component_http::RunError>(),
-        Some(component_http::RunError::Connect(e)) if e.is_fatal()
+        Some(component_http::RunError::Xmpp(e)) if e.is_fatal()
     );
     if rejected
         || error

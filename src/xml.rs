@@ -20,7 +20,7 @@ use minidom::Element;
 pub const COMPONENT_NS: &str = "jabber:component:accept";
 
 /// Why a piece of XML text is not one usable stanza.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum XmlError {
     #[error("not well-formed XML: {0}")]
     Malformed(String),
@@ -32,6 +32,8 @@ pub enum XmlError {
     NotXmlText,
     #[error("elements nested more than {0} deep (max_depth)")]
     TooDeep(usize),
+    #[error("the server sent an element larger than {0} bytes (max_read_size)")]
+    ReadTooLarge(usize),
     #[error("{length} bytes written, more than max_outgoing_size ({max})")]
     TooLarge { length: usize, max: usize },
 }

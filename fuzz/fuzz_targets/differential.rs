@@ -110,7 +110,7 @@ fn ours_stanza(text: &str, max_depth: usize) -> Read {
     }
     match parse_element(text, &mut Scope::new(COMPONENT_NS), max_depth) {
         Ok(element) => ours_built(element),
-        Err(error) => Read::Refused(error.0),
+        Err(error) => Read::Refused(error.to_string()),
     }
 }
 

@@ -19,7 +19,7 @@ use component_http::stanza::request::WebhookRequest;
 use component_http::xml::stream::{Event, StreamReader};
 use component_http::xml::write::write_stanza;
 use component_http::stanza::{Inbound, Kind, COMPONENT_NS};
-use component_http::xmpp::handshake::StreamError;
+use component_http::xmpp::ServerStreamError;
 use libfuzzer_sys::fuzz_target;
 use minidom::Element;
 
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(whole, pieces, "the events depend on how the input was cut");
     for event in whole.events {
         if let Event::Element(element) = event {
-            if StreamError::from_element(&element).is_some() {
+            if ServerStreamError::from_element(&element).is_some() {
                 break; // the session ends on a stream error
             }
             handle(element);

@@ -18,8 +18,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Sleep;
+
+use crate::shutdown::ShutdownTrigger;
 
 /// What bounds the connections of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +42,7 @@ pub async fn serve_on(
     // Checked by the configuration: at most a million.
     let slots_total = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let slots = Arc::new(Semaphore::new(slots_total as usize));
-    let (stop, stopping) = watch::channel(false);
+    let (stop, stopping) = ShutdownTrigger::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -79,7 +81,7 @@ pub async fn serve_on(
             tokio::pin!(connection);
             tokio::select! {
                 served = connection.as_mut() => log_end(served),
-                () = crate::stopped(&mut stopping) => {
+                () = stopping.stopped() => {
                     connection.as_mut().graceful_shutdown();
                     log_end(connection.await);
                 }
@@ -87,7 +89,7 @@ pub async fn serve_on(
         });
     }
     drop(listener);
-    let _ = stop.send(true);
+    stop.trigger();
     // Every slot back: every connection has closed.
     let _ = slots.acquire_many(slots_total).await;
     Ok(())

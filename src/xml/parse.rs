@@ -10,13 +10,11 @@ use memchr::{memchr, memchr2, memchr3, memmem};
 use minidom::rxml::{Namespace, NcName};
 use minidom::Element;
 
-/// Why an element's text is not well-formed (namespaced) XML.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("not well-formed XML: {0}")]
-pub struct Malformed(pub String);
+use super::XmlError;
 
-fn malformed<T>(why: impl Into<String>) -> Result<T, Malformed> {
-    Err(Malformed(why.into()))
+/// An element's text is not well-formed (namespaced) XML: why.
+fn malformed<T>(why: impl Into<String>) -> Result<T, XmlError> {
+    Err(XmlError::Malformed(why.into()))
 }
 
 /// The namespace prefixes in force; the prefix `""` is the default namespace. Each prefix
@@ -76,7 +74,7 @@ impl Scope {
     }
 
     /// Applies the `xmlns` and `xmlns:p` attributes of a start tag.
-    pub(crate) fn declare(&mut self, attributes: &[Attribute<'_>]) -> Result<(), Malformed> {
+    pub(crate) fn declare(&mut self, attributes: &[Attribute<'_>]) -> Result<(), XmlError> {
         // A prefix declared twice in one tag is an attribute given twice (XML §3.1). Most tags
         // declare one prefix at most: a set only from the second on.
         let mut first = None;
@@ -160,7 +158,7 @@ fn name_end(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-fn check_ncname(name: &str) -> Result<(), Malformed> {
+fn check_ncname(name: &str) -> Result<(), XmlError> {
     match NcName::try_from(name) {
         Ok(_) => Ok(()),
         Err(_) => malformed(format!("'{name}' is not a valid name")),
@@ -168,7 +166,7 @@ fn check_ncname(name: &str) -> Result<(), Malformed> {
 }
 
 /// Reads the start tag at `at` (its `<`) of `text`, which must hold all of it.
-pub fn start_tag(text: &str, at: usize) -> Result<StartTag<'_>, Malformed> {
+pub fn start_tag(text: &str, at: usize) -> Result<StartTag<'_>, XmlError> {
     let bytes = text.as_bytes();
     let name_start = at + 1;
     let mut at = name_end(bytes, name_start);
@@ -229,7 +227,7 @@ pub fn start_tag(text: &str, at: usize) -> Result<StartTag<'_>, Malformed> {
 
 /// Decodes the references in character data or an attribute value, and normalises line ends
 /// (and, in an attribute value, tabs and line feeds, which become spaces).
-pub fn decode(raw: &str, in_attribute: bool) -> Result<String, Malformed> {
+pub fn decode(raw: &str, in_attribute: bool) -> Result<String, XmlError> {
     let bytes = raw.as_bytes();
     let special = if in_attribute {
         memchr3(b'&', b'<', b'\r', bytes).is_some() || memchr2(b'\t', b'\n', bytes).is_some()
@@ -273,7 +271,7 @@ pub fn decode(raw: &str, in_attribute: bool) -> Result<String, Malformed> {
 }
 
 /// The character an entity or character reference (`lt`, `#38`, `#x26`) stands for.
-fn reference(name: &str) -> Result<char, Malformed> {
+fn reference(name: &str) -> Result<char, XmlError> {
     let code = match name {
         "lt" => return Ok('<'),
         "gt" => return Ok('>'),
@@ -315,11 +313,7 @@ struct Open<'a> {
 /// `scope`, which is left as it was, refusing elements nested more than `max_depth` deep
 /// (the element itself is level 1) before it builds them. `text` must already be known to
 /// hold only characters XML allows.
-pub fn parse_element(
-    text: &str,
-    scope: &mut Scope,
-    max_depth: usize,
-) -> Result<Element, Malformed> {
+pub fn parse_element(text: &str, scope: &mut Scope, max_depth: usize) -> Result<Element, XmlError> {
     let bytes = text.as_bytes();
     let mut stack: Vec<Open<'_>> = Vec::new();
     let mut at = 0;
@@ -403,7 +397,7 @@ pub fn parse_element(
 
 /// The element whose start tag begins `text`, with its attributes but none of its content:
 /// what is kept of a stanza refused unread (nested too deeply), to answer its sender.
-pub fn parse_start_tag(text: &str, scope: &mut Scope) -> Result<Element, Malformed> {
+pub fn parse_start_tag(text: &str, scope: &mut Scope) -> Result<Element, XmlError> {
     let tag = start_tag(text, 0)?;
     let scope_len = scope.len();
     scope.declare(&tag.attributes)?;
@@ -418,7 +412,7 @@ fn finish(
     stack: &mut [Open<'_>],
     element: Element,
     at_end: bool,
-) -> Option<Result<Element, Malformed>> {
+) -> Option<Result<Element, XmlError>> {
     match stack.last_mut() {
         Some(parent) => {
             parent.element.append_child(element);
@@ -431,7 +425,7 @@ fn finish(
 
 /// The element a start tag opens, its names resolved in `scope` (which holds its own
 /// declarations already).
-fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, Malformed> {
+fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, XmlError> {
     let (prefix, local) = split_name(tag.name)?;
     let Some(namespace) = scope.lookup(prefix) else {
         return malformed(format!(
@@ -473,7 +467,7 @@ fn build(tag: StartTag<'_>, scope: &Scope) -> Result<Element, Malformed> {
 
 /// `prefix:local` → (`prefix`, `local`), each checked once (so `:local` is refused); an
 /// unprefixed name has the prefix `""`.
-fn split_name(name: &str) -> Result<(&str, NcName), Malformed> {
+fn split_name(name: &str) -> Result<(&str, NcName), XmlError> {
     let (prefix, local) = name.split_once(':').unwrap_or(("", name));
     if name.len() > local.len() {
         check_ncname(prefix)?;

@@ -6,15 +6,16 @@ use minidom::Element;
 
 use crate::config::DEFAULT_MAX_DEPTH;
 use crate::stanza::Inbound;
-use crate::xml::stream::{Event, StreamReadError, StreamReader};
+use crate::xml::stream::{Event, StreamReader};
 use crate::xml::write::write_stanza;
+use crate::xml::XmlError;
 use crate::xml::COMPONENT_NS;
 
 const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
                       xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='bot.b'>";
 
 /// Every event of `input` (after the header), fed to the reader `chunk` bytes at a time.
-fn read(input: &str, chunk: usize) -> Result<Vec<Event>, StreamReadError> {
+fn read(input: &str, chunk: usize) -> Result<Vec<Event>, XmlError> {
     let mut reader = StreamReader::new(COMPONENT_NS, 1 << 20, DEFAULT_MAX_DEPTH);
     let mut events = Vec::new();
     for piece in [HEADER.as_bytes(), input.as_bytes()]
@@ -36,7 +37,7 @@ fn read(input: &str, chunk: usize) -> Result<Vec<Event>, StreamReadError> {
 }
 
 /// The one element of `stanza`, read by the stream reader whole and a byte at a time.
-fn ours(stanza: &str) -> Result<Element, StreamReadError> {
+fn ours(stanza: &str) -> Result<Element, XmlError> {
     let whole = read(stanza, usize::MAX)?;
     let bytewise = read(stanza, 1)?;
     assert_eq!(whole, bytewise, "{stanza}");
@@ -77,7 +78,7 @@ fn refused_by_both(stanza: &str) {
 fn refused_by_ours(stanza: &str) {
     let input = format!("{stanza}</stream:stream>");
     assert!(
-        matches!(read(&input, usize::MAX), Err(StreamReadError::Malformed(_))),
+        matches!(read(&input, usize::MAX), Err(XmlError::Malformed(_))),
         "read {stanza}"
     );
 }
@@ -208,7 +209,7 @@ fn an_element_larger_than_the_bound_is_refused_before_it_ends() {
         .extend_from_slice(b"<message from='a@b'><body>");
     assert_eq!(reader.next_event(), Ok(None));
     reader.buffer().extend_from_slice(&[b'x'; 100]);
-    assert_eq!(reader.next_event(), Err(StreamReadError::TooLarge(100)));
+    assert_eq!(reader.next_event(), Err(XmlError::ReadTooLarge(100)));
 }
 
 #[test]

@@ -6,8 +6,9 @@
 use memchr::{memchr, memchr3, memmem};
 use minidom::Element;
 
-use super::parse::{parse_element, parse_start_tag, skip_space, start_tag, Malformed, Scope};
+use super::parse::{parse_element, parse_start_tag, skip_space, start_tag, Scope};
 use super::scan::is_xml_text;
+use super::XmlError;
 
 pub const STREAM_NS: &str = "http://etherx.jabber.org/streams";
 
@@ -25,15 +26,6 @@ pub enum Event {
     TooDeep(Element),
     /// `</stream:stream>`.
     Footer,
-}
-
-/// Why the stream cannot be read on.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum StreamReadError {
-    #[error(transparent)]
-    Malformed(#[from] Malformed),
-    #[error("the server sent an element larger than {0} bytes (max_read_size)")]
-    TooLarge(usize),
 }
 
 /// Reads a component stream from the bytes put in [`StreamReader::buffer`].
@@ -88,7 +80,7 @@ impl StreamReader {
     }
 
     /// The next event, or `None` until more bytes are in the buffer.
-    pub fn next_event(&mut self) -> Result<Option<Event>, StreamReadError> {
+    pub fn next_event(&mut self) -> Result<Option<Event>, XmlError> {
         loop {
             if self.scanned == self.start {
                 // Whitespace between elements: the server's own keepalives.
@@ -147,9 +139,9 @@ impl StreamReader {
     }
 
     /// Nothing whole yet: fine while the part read is within bounds.
-    fn wait(&self) -> Result<Option<Event>, StreamReadError> {
+    fn wait(&self) -> Result<Option<Event>, XmlError> {
         if self.pending() > self.max_size {
-            return Err(StreamReadError::TooLarge(self.max_size));
+            return Err(XmlError::ReadTooLarge(self.max_size));
         }
         Ok(None)
     }
@@ -162,7 +154,7 @@ impl StreamReader {
     }
 
     /// Reads the stream header, `end` bytes at `start`: its namespaces hold for the stream.
-    fn open(&mut self, end: usize) -> Result<Option<String>, StreamReadError> {
+    fn open(&mut self, end: usize) -> Result<Option<String>, XmlError> {
         let text = text(&self.buf[self.start..self.start + end])?;
         let tag = start_tag(text, 0)?;
         if tag.empty {
@@ -192,7 +184,7 @@ impl StreamReader {
     }
 
     /// Where the element at `start` ends, once all of it is in the buffer.
-    fn element_end(&mut self) -> Result<Option<usize>, StreamReadError> {
+    fn element_end(&mut self) -> Result<Option<usize>, XmlError> {
         let bytes = &self.buf;
         let mut at = self.scanned;
         loop {
@@ -263,7 +255,7 @@ impl StreamReader {
 }
 
 /// The length of the start tag at `at`, up to and with its `>` (not one inside quotes).
-fn tag_end(bytes: &[u8], at: usize) -> Result<Option<usize>, StreamReadError> {
+fn tag_end(bytes: &[u8], at: usize) -> Result<Option<usize>, XmlError> {
     let mut look = at + 1;
     loop {
         let Some(skip) = memchr3(b'>', b'\'', b'"', &bytes[look..]) else {
@@ -287,7 +279,7 @@ fn is_name_byte(byte: u8) -> bool {
 }
 
 /// Bytes as text: UTF-8, and only characters XML allows.
-fn text(bytes: &[u8]) -> Result<&str, StreamReadError> {
+fn text(bytes: &[u8]) -> Result<&str, XmlError> {
     match std::str::from_utf8(bytes) {
         Ok(text) if is_xml_text(text) => Ok(text),
         Ok(_) => Err(malformed("a character XML does not allow")),
@@ -295,8 +287,8 @@ fn text(bytes: &[u8]) -> Result<&str, StreamReadError> {
     }
 }
 
-fn malformed(why: impl Into<String>) -> StreamReadError {
-    StreamReadError::Malformed(Malformed(why.into()))
+fn malformed(why: impl Into<String>) -> XmlError {
+    XmlError::Malformed(why.into())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ const HEADER: &str = "<stream:stream xmlns='jabber:component:accept' \
                       xmlns:stream='http://etherx.jabber.org/streams' id='s1'>";
 
 /// The events after the header, `input` fed `chunk` bytes at a time, up to the first error.
-fn events(input: &str, chunk: usize, max_depth: usize) -> Vec<Result<Event, StreamReadError>> {
+fn events(input: &str, chunk: usize, max_depth: usize) -> Vec<Result<Event, XmlError>> {
     let mut reader = StreamReader::new(COMPONENT_NS, DEFAULT_MAX_READ_SIZE, max_depth);
     let mut out = Vec::new();
     for piece in [HEADER.as_bytes(), input.as_bytes()]
@@ -108,7 +108,7 @@ fn a_second_stream_header_is_refused_at_once() {
         let events = events(input, chunk, DEFAULT_MAX_DEPTH);
         assert!(matches!(events[0], Ok(Event::Element(_))), "{events:?}");
         assert!(
-            matches!(&events[1], Err(StreamReadError::Malformed(why)) if why.0.contains("second stream header")),
+            matches!(&events[1], Err(XmlError::Malformed(why)) if why.contains("second stream header")),
             "{events:?}"
         );
     }

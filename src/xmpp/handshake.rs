@@ -7,77 +7,12 @@ use minidom::Element;
 use sha1::{Digest, Sha1};
 use tokio::net::TcpStream;
 
-pub use super::socket::ComponentStream;
-use super::socket::{ReadError, Received};
+use super::socket::{ComponentSocket, Received};
+use super::{ServerStreamError, XmppError};
 use crate::config::ComponentConfig;
 use crate::xml::stream::{Event, STREAM_NS};
 use crate::xml::write::XmlSink;
 use crate::xml::COMPONENT_NS;
-
-const STREAM_ERRORS_NS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
-
-/// Why a connection could not be established.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("cannot connect to {address}: {source}")]
-    Tcp { address: String, source: io::Error },
-    #[error("handshake rejected by the server for {domain}: check the secret")]
-    HandshakeRejected { domain: String },
-    #[error("the server refused {domain}: another connection for it is active (conflict)")]
-    Conflict { domain: String },
-    #[error("the server sent a stream error for {domain}: {error}")]
-    StreamError { domain: String, error: StreamError },
-    #[error("the server closed the stream during the handshake for {domain}")]
-    Closed { domain: String },
-    #[error("no answer to the handshake for {domain} within {seconds} s")]
-    TimedOut { domain: String, seconds: f64 },
-    #[error("I/O error during the handshake for {domain}: {source}")]
-    Io { domain: String, source: io::Error },
-}
-
-impl ConnectError {
-    /// Errors that retrying cannot fix: the process should stop.
-    pub fn is_fatal(&self) -> bool {
-        matches!(self, ConnectError::HandshakeRejected { .. })
-    }
-}
-
-/// A `<stream:error/>`: its defined condition and optional text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamError {
-    pub condition: String,
-    pub text: Option<String>,
-}
-
-impl std::fmt::Display for StreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.text {
-            Some(text) => write!(f, "{} ({text})", self.condition),
-            None => f.write_str(&self.condition),
-        }
-    }
-}
-
-impl StreamError {
-    /// Reads a `<stream:error/>` element; `None` for any other element.
-    pub fn from_element(element: &Element) -> Option<StreamError> {
-        if !element.is("error", STREAM_NS) {
-            return None;
-        }
-        let mut condition = None;
-        let mut text = None;
-        for child in element.children().filter(|c| c.has_ns(STREAM_ERRORS_NS)) {
-            match child.name() {
-                "text" => text = Some(child.text()),
-                name => condition = condition.or(Some(name.to_string())),
-            }
-        }
-        Some(StreamError {
-            condition: condition.unwrap_or_else(|| "undefined-condition".into()),
-            text: text.filter(|t| !t.is_empty()),
-        })
-    }
-}
 
 /// The handshake value of XEP-0114: hex SHA-1 of the stream id followed by the secret.
 pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
@@ -89,33 +24,33 @@ pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
 }
 
 /// Connects, opens the stream and completes the handshake.
-pub async fn connect(config: &ComponentConfig) -> Result<ComponentStream, ConnectError> {
+pub async fn connect(config: &ComponentConfig) -> Result<ComponentSocket, XmppError> {
     let domain = config.domain.clone();
     let deadline = config.timeout;
     match tokio::time::timeout(deadline, connect_inner(config)).await {
         Ok(result) => result,
-        Err(_) => Err(ConnectError::TimedOut {
+        Err(_) => Err(XmppError::HandshakeTimedOut {
             domain,
             seconds: deadline.as_secs_f64(),
         }),
     }
 }
 
-async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, ConnectError> {
+async fn connect_inner(config: &ComponentConfig) -> Result<ComponentSocket, XmppError> {
     let domain = &config.domain;
     let address = format!("{}:{}", config.server_host, config.server_port);
-    let io_error = |source| ConnectError::Io {
+    let io_error = |source| XmppError::HandshakeIo {
         domain: domain.clone(),
         source,
     };
     let tcp = TcpStream::connect(&address)
         .await
-        .map_err(|source| ConnectError::Tcp {
+        .map_err(|source| XmppError::Tcp {
             address: address.clone(),
             source,
         })?;
     tcp.set_nodelay(true).map_err(io_error)?;
-    let mut stream = ComponentStream::new(
+    let mut stream = ComponentSocket::new(
         tcp,
         config.max_read_size,
         config.max_depth,
@@ -128,13 +63,13 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
         .map_err(io_error)?;
     let stream_id = loop {
         match stream.event().await {
-            Ok(Event::Header { id }) => break id,
-            Ok(_) | Err(ReadError::Footer | ReadError::Eof) => {
-                return Err(ConnectError::Closed {
+            Ok(Some(Event::Header { id })) => break id,
+            Ok(None) => continue,
+            Ok(Some(_)) | Err(XmppError::Closed | XmppError::ClosedAbruptly) => {
+                return Err(XmppError::HandshakeClosed {
                     domain: domain.clone(),
                 })
             }
-            Err(ReadError::Silent) => continue,
             Err(error) => return Err(read_failed(error, domain)),
         }
     };
@@ -144,7 +79,7 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
             Ok(Received::Element(element) | Received::TooDeep(element)) => {
                 refusal(&element, domain)
             }
-            Err(_) => ConnectError::Closed {
+            Ok(Received::Silent) | Err(_) => XmppError::HandshakeClosed {
                 domain: domain.clone(),
             },
         });
@@ -162,9 +97,9 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentStream, Conn
             Ok(Received::Element(element) | Received::TooDeep(element)) => {
                 return Err(refusal(&element, domain))
             }
-            Err(ReadError::Silent) => continue,
-            Err(ReadError::Footer | ReadError::Eof) => {
-                return Err(ConnectError::Closed {
+            Ok(Received::Silent) => continue,
+            Err(XmppError::Closed | XmppError::ClosedAbruptly) => {
+                return Err(XmppError::HandshakeClosed {
                     domain: domain.clone(),
                 })
             }
@@ -183,29 +118,30 @@ fn stream_header(domain: &str) -> String {
     header
 }
 
-fn read_failed(error: ReadError, domain: &str) -> ConnectError {
+/// A read that failed during the handshake, as a handshake error naming the domain.
+fn read_failed(error: XmppError, domain: &str) -> XmppError {
     let source = match error {
-        ReadError::Io(source) => source,
+        XmppError::Io(source) => source,
         other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
     };
-    ConnectError::Io {
+    XmppError::HandshakeIo {
         domain: domain.to_string(),
         source,
     }
 }
 
 /// What an element other than `<handshake/>` in answer to the handshake means.
-fn refusal(element: &Element, domain: &str) -> ConnectError {
+fn refusal(element: &Element, domain: &str) -> XmppError {
     let domain = domain.to_string();
-    match StreamError::from_element(element) {
+    match ServerStreamError::from_element(element) {
         Some(error) if error.condition == "not-authorized" => {
-            ConnectError::HandshakeRejected { domain }
+            XmppError::HandshakeRejected { domain }
         }
-        Some(error) if error.condition == "conflict" => ConnectError::Conflict { domain },
-        Some(error) => ConnectError::StreamError { domain, error },
-        None => ConnectError::StreamError {
+        Some(error) if error.condition == "conflict" => XmppError::Conflict { domain },
+        Some(error) => XmppError::HandshakeStreamError { domain, error },
+        None => XmppError::HandshakeStreamError {
             domain,
-            error: StreamError {
+            error: ServerStreamError {
                 condition: "unexpected-element".into(),
                 text: Some(format!("<{}/> instead of <handshake/>", element.name())),
             },
@@ -246,7 +182,7 @@ mod tests {
         );
         assert!(matches!(
             refusal(&not_authorized, "bot.b"),
-            ConnectError::HandshakeRejected { .. }
+            XmppError::HandshakeRejected { .. }
         ));
         let conflict = parse(
             "<error xmlns='http://etherx.jabber.org/streams'>\
@@ -255,9 +191,9 @@ mod tests {
         );
         assert!(matches!(
             refusal(&conflict, "bot.b"),
-            ConnectError::Conflict { .. }
+            XmppError::Conflict { .. }
         ));
-        let other = StreamError::from_element(&parse(
+        let other = ServerStreamError::from_element(&parse(
             "<error xmlns='http://etherx.jabber.org/streams'>\
              <host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
              <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no such host</text></error>",
@@ -267,7 +203,7 @@ mod tests {
             "host-unknown (no such host)"
         );
         assert_eq!(
-            StreamError::from_element(&parse("<message xmlns='jabber:component:accept'/>")),
+            ServerStreamError::from_element(&parse("<message xmlns='jabber:component:accept'/>")),
             None
         );
     }

@@ -2,19 +2,19 @@
 //! back-pressure), writes queued replies in bursts (through [`super::outgoing`]), keeps an
 //! idle connection alive with pings, and stops reading at the first hard error.
 
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use minidom::Element;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use super::handshake::{ComponentStream, StreamError};
-use super::socket::{ReadError, Received};
-use super::writer::{send_keepalive, write_all, WriteError, KEEPALIVE_ID};
+use super::socket::{ComponentSocket, Received};
+use super::writer::{send_keepalive, write_all, KEEPALIVE_ID};
+use super::{ServerStreamError, XmppError};
 use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
+use crate::shutdown::{Shutdown, ABANDON_GRACE};
 use crate::stanza::error::StanzaError;
 use crate::stanza::Inbound;
 use crate::xml::outgoing::OutgoingStanza;
@@ -23,38 +23,6 @@ use crate::xml::outgoing::OutgoingStanza;
 const MAX_BURST: usize = 64;
 /// How long a broken connection's unread stanzas are read and dispatched, at most.
 const SALVAGE_TIME: Duration = Duration::from_secs(5);
-/// After the shutdown deadline, how long abandoned calls get to queue their error answers.
-const ABANDON_GRACE: Duration = Duration::from_secs(2);
-
-/// Why a live stream ended (other than by shutdown).
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("connection lost: {0}")]
-    Io(#[from] io::Error),
-    #[error("the server's stream cannot be read: {0}")]
-    Unreadable(crate::xml::stream::StreamReadError),
-    #[error("connection lost while writing: {0}")]
-    WriteFailed(#[from] WriteError),
-    #[error("the server closed the stream")]
-    Closed,
-    #[error("the server closed the connection without closing the stream")]
-    ClosedAbruptly,
-    #[error("stream error from the server: {0}")]
-    StreamError(StreamError),
-}
-
-impl From<ReadError> for SessionError {
-    fn from(error: ReadError) -> SessionError {
-        match error {
-            ReadError::Footer => SessionError::Closed,
-            ReadError::Eof => SessionError::ClosedAbruptly,
-            ReadError::Unreadable(error) => SessionError::Unreadable(error),
-            ReadError::Io(error) => SessionError::Io(error),
-            // Answered by a ping where it is read; never converted.
-            ReadError::Silent => SessionError::Io(io::ErrorKind::TimedOut.into()),
-        }
-    }
-}
 
 /// What a session needs from its component.
 pub struct SessionContext<'a> {
@@ -69,14 +37,14 @@ pub struct SessionContext<'a> {
 /// webhook calls are answered, within `drain_timeout`). `unsent` holds the stanzas of a burst
 /// whose write failed on an earlier connection: they go out first.
 pub async fn serve(
-    mut stream: ComponentStream,
+    mut stream: ComponentSocket,
     context: &SessionContext<'_>,
     outbox: &mut mpsc::Receiver<OutgoingStanza>,
     unsent: &mut Vec<OutgoingStanza>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), SessionError> {
+    shutdown: &mut Shutdown,
+) -> Result<(), XmppError> {
     let served = serve_stream(&mut stream, context, outbox, unsent, shutdown).await;
-    if let Err(SessionError::WriteFailed(_)) = &served {
+    if let Err(XmppError::WriteFailed(_)) = &served {
         salvage(&mut stream, context).await;
     }
     match served {
@@ -86,12 +54,12 @@ pub async fn serve(
 }
 
 async fn serve_stream(
-    stream: &mut ComponentStream,
+    stream: &mut ComponentSocket,
     context: &SessionContext<'_>,
     outbox: &mut mpsc::Receiver<OutgoingStanza>,
     unsent: &mut Vec<OutgoingStanza>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), SessionError> {
+    shutdown: &mut Shutdown,
+) -> Result<(), XmppError> {
     if !unsent.is_empty() {
         tracing::info!(
             "{}: sending {} stanza(s) whose write failed before",
@@ -108,7 +76,7 @@ async fn serve_stream(
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Made once, not per turn of the loop: a new one per stanza subscribed and unsubscribed
     // to the flag each time.
-    let stopped = crate::stopped(shutdown);
+    let stopped = shutdown.stopped();
     tokio::pin!(stopped);
     loop {
         tokio::select! {
@@ -137,8 +105,12 @@ async fn serve_stream(
             _ = context.handle.in_flight.acquire(), if !slot_free => {
                 slot_free = true;
             }
-            item = stream.next(), if slot_free => match item {
-                Ok(received) => {
+            item = stream.next(), if slot_free => match item? {
+                Received::Silent => {
+                    send_keepalive(stream, context.handle).await?;
+                    last_write = Instant::now();
+                }
+                received => {
                     let held = take_slot(context).await?;
                     slot_free = context.handle.in_flight.available_permits() > 0;
                     unsent.extend(handle(received, held, context)?);
@@ -147,37 +119,32 @@ async fn serve_stream(
                         last_write = Instant::now();
                     }
                 }
-                Err(ReadError::Silent) => {
-                    send_keepalive(stream, context.handle).await?;
-                    last_write = Instant::now();
-                }
-                Err(error) => return Err(error.into()),
             },
         }
     }
 }
 
-async fn take_slot(context: &SessionContext<'_>) -> Result<OwnedSemaphorePermit, SessionError> {
+async fn take_slot(context: &SessionContext<'_>) -> Result<OwnedSemaphorePermit, XmppError> {
     let in_flight = Arc::clone(&context.handle.in_flight);
     match in_flight.clone().try_acquire_owned() {
         Ok(held) => Ok(held),
         Err(_) => in_flight
             .acquire_owned()
             .await
-            .map_err(|_| SessionError::Closed),
+            .map_err(|_| XmppError::Closed),
     }
 }
 
 /// The connection broke while writing, but what the server had sent before is still in
 /// the socket (unread while every `max_in_flight` slot was busy): read it to the end and
 /// dispatch it like any stanza. Answers wait in the outbox for the next connection.
-async fn salvage(stream: &mut ComponentStream, context: &SessionContext<'_>) {
+async fn salvage(stream: &mut ComponentSocket, context: &SessionContext<'_>) {
     let deadline = Instant::now() + SALVAGE_TIME;
     let mut salvaged = 0usize;
     loop {
         let received = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Ok(Received::Silent)) => continue,
             Ok(Ok(received)) => received,
-            Ok(Err(ReadError::Silent)) => continue,
             Ok(Err(_)) | Err(_) => break,
         };
         let Ok(Ok(held)) = tokio::time::timeout_at(deadline, take_slot(context)).await else {
@@ -205,13 +172,14 @@ fn handle(
     received: Received,
     permit: OwnedSemaphorePermit,
     context: &SessionContext<'_>,
-) -> Result<Vec<OutgoingStanza>, SessionError> {
+) -> Result<Vec<OutgoingStanza>, XmppError> {
     let element = match received {
         Received::Element(element) => element,
         Received::TooDeep(head) => return Ok(refuse_too_deep(head, context)),
+        Received::Silent => return Ok(Vec::new()),
     };
-    if let Some(error) = StreamError::from_element(&element) {
-        return Err(SessionError::StreamError(error));
+    if let Some(error) = ServerStreamError::from_element(&element) {
+        return Err(XmppError::StreamError(error));
     }
     if element.attr("id") == Some(KEEPALIVE_ID) && element.attr("from") == Some(context.domain) {
         return Ok(Vec::new());
@@ -262,11 +230,11 @@ fn refuse_too_deep(head: Element, context: &SessionContext<'_>) -> Vec<OutgoingS
 /// send their answers; calls still running then are answered with an error, never silence.
 /// Then close the stream.
 async fn drain(
-    mut stream: ComponentStream,
+    mut stream: ComponentSocket,
     context: &SessionContext<'_>,
     outbox: &mut mpsc::Receiver<OutgoingStanza>,
     unsent: &mut Vec<OutgoingStanza>,
-) -> Result<(), SessionError> {
+) -> Result<(), XmppError> {
     let all_done =
         Arc::clone(&context.handle.in_flight).acquire_many_owned(context.handle.max_in_flight);
     tokio::pin!(all_done);

@@ -10,28 +10,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::XmppError;
 use crate::deadline::Deadline;
-use crate::xml::stream::{Event, StreamReadError, StreamReader};
-use crate::xml::COMPONENT_NS;
+use crate::xml::stream::{Event, StreamReader};
+use crate::xml::{XmlError, COMPONENT_NS};
 
 /// Room made in the read buffer before each read.
 const READ_SIZE: usize = 64 * 1024;
-
-/// Why nothing was read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// The server was silent for the keepalive time: time to ping it.
-    #[error("no data from the server for a while")]
-    Silent,
-    #[error("the server closed the stream")]
-    Footer,
-    #[error("the server closed the connection without closing the stream")]
-    Eof,
-    #[error("the server's stream cannot be read: {0}")]
-    Unreadable(#[from] StreamReadError),
-    #[error("{0}")]
-    Io(#[from] io::Error),
-}
 
 /// A top-level element read from the server.
 #[derive(Debug)]
@@ -39,10 +24,12 @@ pub enum Received {
     Element(Element),
     /// An element nested past `max_depth`: its start tag alone, to answer its sender.
     TooDeep(Element),
+    /// Nothing for the keepalive time: time to ping the server.
+    Silent,
 }
 
 /// An open component connection.
-pub struct ComponentStream {
+pub struct ComponentSocket {
     socket: TcpStream,
     reader: StreamReader,
     last_read: Instant,
@@ -58,15 +45,15 @@ pub struct ComponentStream {
     silence: Deadline,
 }
 
-impl ComponentStream {
+impl ComponentSocket {
     pub fn new(
         socket: TcpStream,
         max_read_size: usize,
         max_depth: usize,
         idle: Duration,
         response: Duration,
-    ) -> ComponentStream {
-        ComponentStream {
+    ) -> ComponentSocket {
+        ComponentSocket {
             socket,
             reader: StreamReader::new(COMPONENT_NS, max_read_size, max_depth),
             last_read: Instant::now(),
@@ -78,25 +65,27 @@ impl ComponentStream {
         }
     }
 
-    /// The next element; [`ReadError::Footer`] for the end of the stream. Cancel-safe: what
+    /// The next element; [`XmppError::Closed`] for the end of the stream. Cancel-safe: what
     /// was read stays in the buffer.
-    pub async fn next(&mut self) -> Result<Received, ReadError> {
+    pub async fn next(&mut self) -> Result<Received, XmppError> {
         match self.event().await? {
-            Event::Element(element) => Ok(Received::Element(element)),
-            Event::TooDeep(head) => Ok(Received::TooDeep(head)),
-            Event::Footer => Err(ReadError::Footer),
-            Event::Header { .. } => Err(ReadError::Unreadable(StreamReadError::Malformed(
-                crate::xml::parse::Malformed("a second stream header".into()),
+            None => Ok(Received::Silent),
+            Some(Event::Element(element)) => Ok(Received::Element(element)),
+            Some(Event::TooDeep(head)) => Ok(Received::TooDeep(head)),
+            Some(Event::Footer) => Err(XmppError::Closed),
+            Some(Event::Header { .. }) => Err(XmppError::Unreadable(XmlError::Malformed(
+                "a second stream header".into(),
             ))),
         }
     }
 
-    /// The next event. Cancel-safe.
-    pub async fn event(&mut self) -> Result<Event, ReadError> {
+    /// The next event, or `None` when the server was silent for the keepalive time.
+    /// Cancel-safe.
+    pub async fn event(&mut self) -> Result<Option<Event>, XmppError> {
         loop {
             if let Some(event) = self.reader.next_event()? {
                 self.unfinished_since = None;
-                return Ok(event);
+                return Ok(Some(event));
             }
             let unfinished = match self.reader.pending() {
                 0 => None,
@@ -117,14 +106,14 @@ impl ComponentStream {
                 .limit(deadline, self.socket.read_buf(buffer))
                 .await
             {
-                Some(Ok(0)) => return Err(ReadError::Eof),
+                Some(Ok(0)) => return Err(XmppError::ClosedAbruptly),
                 Some(Ok(_)) => {
                     self.last_read = Instant::now();
                     self.pinged = false;
                 }
-                Some(Err(error)) => return Err(ReadError::Io(error)),
+                Some(Err(error)) => return Err(XmppError::Io(error)),
                 None if unfinished.is_some_and(|since| Instant::now() >= since + self.response) => {
-                    return Err(ReadError::Io(io::Error::new(
+                    return Err(XmppError::Io(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
                             "the server left an element unfinished for {:.0} s ({} bytes pending)",
@@ -135,10 +124,10 @@ impl ComponentStream {
                 }
                 None if !self.pinged => {
                     self.pinged = true;
-                    return Err(ReadError::Silent);
+                    return Ok(None);
                 }
                 None => {
-                    return Err(ReadError::Io(io::Error::new(
+                    return Err(XmppError::Io(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
                             "nothing from the server for {:.0} s",
@@ -179,7 +168,7 @@ mod tests {
 
     /// A connection to a fake server that sends `bytes` after the stream header, then
     /// nothing (but keeps the connection open).
-    async fn stream_after(bytes: &'static [u8], response: Duration) -> ComponentStream {
+    async fn stream_after(bytes: &'static [u8], response: Duration) -> ComponentSocket {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let address = listener.local_addr().expect("its address");
         tokio::spawn(async move {
@@ -193,8 +182,11 @@ mod tests {
         });
         let socket = TcpStream::connect(address).await.expect("connected");
         let mut stream =
-            ComponentStream::new(socket, 1 << 20, 64, Duration::from_secs(60), response);
-        assert!(matches!(stream.event().await, Ok(Event::Header { .. })));
+            ComponentSocket::new(socket, 1 << 20, 64, Duration::from_secs(60), response);
+        assert!(matches!(
+            stream.event().await,
+            Ok(Some(Event::Header { .. }))
+        ));
         stream
     }
 
@@ -212,7 +204,7 @@ mod tests {
                 .expect("not a silent stall")
                 .expect_err("a read error");
             assert!(
-                matches!(&error, ReadError::Io(e) if e.kind() == io::ErrorKind::TimedOut
+                matches!(&error, XmppError::Io(e) if e.kind() == io::ErrorKind::TimedOut
                     && e.to_string().contains("unfinished")),
                 "{error}"
             );

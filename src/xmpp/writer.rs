@@ -2,12 +2,11 @@
 //! (by whoever made them, see [`OutgoingStanza`]) goes straight to the socket, up to 64 KiB a
 //! write; and the keepalive ping.
 
-use std::io;
-
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
-use super::handshake::ComponentStream;
+use super::socket::ComponentSocket;
+use super::XmppError;
 use crate::handle::ComponentHandle;
 use crate::xml::outgoing::OutgoingStanza;
 use crate::xml::set_attr;
@@ -16,11 +15,6 @@ use crate::xml::COMPONENT_NS;
 /// The id of our own keepalive pings (sent to our own domain, so every server routes them).
 pub const KEEPALIVE_ID: &str = "component-http-keepalive";
 
-/// Writing to the server's socket failed: the connection is lost.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct WriteError(#[from] io::Error);
-
 /// Text written to the socket at once, at most (unless one stanza is longer): small stanzas
 /// go out together, large ones do not pile up in memory.
 const WRITE_SIZE: usize = 64 * 1024;
@@ -28,10 +22,10 @@ const WRITE_SIZE: usize = 64 * 1024;
 /// Writes `stanzas`, small ones together; each is removed once the write holding it
 /// succeeded, so after a failure the rest are still there to be sent on the next connection.
 pub async fn write_all(
-    stream: &ComponentStream,
+    stream: &ComponentSocket,
     stanzas: &mut Vec<OutgoingStanza>,
     handle: &ComponentHandle,
-) -> Result<(), WriteError> {
+) -> Result<(), XmppError> {
     let mut joined = Vec::new();
     while !stanzas.is_empty() {
         // The stanzas of this write: as many as fit in WRITE_SIZE, and at least one.
@@ -54,7 +48,7 @@ pub async fn write_all(
             }
             &joined[..]
         };
-        stream.write(text).await?;
+        stream.write(text).await.map_err(XmppError::WriteFailed)?;
         for stanza in stanzas.drain(..count) {
             if let Some(condition) = stanza.error_condition() {
                 handle.metrics.error_sent(condition);
@@ -67,9 +61,9 @@ pub async fn write_all(
 /// An XEP-0199 ping from our domain to our domain: the server routes it back to us, which
 /// proves the whole path alive and resets both sides' idle timers.
 pub async fn send_keepalive(
-    stream: &ComponentStream,
+    stream: &ComponentSocket,
     handle: &ComponentHandle,
-) -> Result<(), WriteError> {
+) -> Result<(), XmppError> {
     let domain = handle.domain.as_str();
     let mut ping = Element::bare("iq", COMPONENT_NS);
     for (name, value) in [

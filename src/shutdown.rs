@@ -1,8 +1,12 @@
-//! The shutdown deadline as the dispatch workers see it: a flag, and one waker per worker.
-//! Each webhook call watches it; with a `watch` channel that meant a subscription and a
-//! waiter added to and taken off a locked list per call (with the session's own per-stanza
-//! subscription, since made once, 1.9 % of the daemon's CPU at 64 in flight). Here a worker
-//! registers its waker once and each call only checks the flag.
+//! One shutdown, in three steps, for every task of the process. First the signal
+//! ([`Shutdown`]): sessions stop reading the server and the API stops taking connections,
+//! while webhook calls in flight go on for up to `shutdown_timeout`. Then the deadline
+//! ([`Abandon`]): the calls still running are answered with an error, never with silence.
+//! Last a short grace ([`ABANDON_GRACE`]) for those error answers to be queued and sent.
+//!
+//! Every dispatch worker watches the deadline on each call, so [`Abandon`] is a flag that a
+//! worker registers its waker with once, rather than a `watch` channel, which would add and
+//! remove a waiter on a locked list per call (bench/README.md measured what that cost).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +14,42 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::Poll;
 
 use atomic_waker::AtomicWaker;
+use tokio::sync::watch;
+
+/// After the shutdown deadline, how long abandoned calls get to queue their error answers.
+pub const ABANDON_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Starts the shutdown: held by `run`, which owns the process's tasks.
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+/// A task's view of the shutdown signal; clone it for each task.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl ShutdownTrigger {
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (sender, receiver) = watch::channel(false);
+        (ShutdownTrigger(sender), Shutdown(receiver))
+    }
+
+    /// Signals every [`Shutdown`]; once is enough, again does nothing.
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+
+    /// Whether [`ShutdownTrigger::trigger`] was called.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+impl Shutdown {
+    /// Completes once the shutdown is signalled (or every trigger is gone).
+    pub async fn stopped(&mut self) {
+        // The guard `wait_for` returns is not `Send`: drop it here, not in the caller's select.
+        let _ = self.0.wait_for(|stop| *stop).await.map(|_| ());
+    }
+}
 
 /// Raised once, at the shutdown deadline; never lowered.
 #[derive(Default)]
@@ -35,7 +75,7 @@ impl Abandon {
         }
     }
 
-    /// A watcher for one task (a worker keeps its own for good).
+    /// A watcher for one task (a worker keeps its own for as long as it runs).
     pub fn watcher(self: &Arc<Self>) -> Watcher {
         let waker = Arc::new(AtomicWaker::new());
         let mut watchers = self.lock();
