@@ -62,7 +62,7 @@ impl Component {
             mut outbox,
         } = self;
         let domain = config.domain.as_str();
-        let webhook = Webhook::new(&config, handle.metrics.clone())?;
+        let webhook = Webhook::new(&config, handle.metrics().clone())?;
         let dispatcher = Dispatcher::new(&config, webhook, Arc::clone(&handle));
         let context = SessionContext {
             domain,
@@ -89,7 +89,7 @@ impl Component {
                     tracing::info!("{domain}: connected to {server}, handshake accepted");
                     connections += 1;
                     if connections > 1 {
-                        handle.metrics.reconnects.inc();
+                        handle.metrics().reconnects.inc();
                     }
                     handle.set_connected();
                     delay = config.reconnect_delay;
@@ -143,7 +143,7 @@ fn stopped_disconnected(handle: &ComponentHandle, unsent: &[OutgoingStanza]) {
     if waiting + running > 0 {
         tracing::warn!(
             "{}: shut down while disconnected: {waiting} stanza(s) waiting for the server and {running} webhook call(s) in flight are not sent",
-            handle.domain
+            handle.domain()
         );
     }
 }

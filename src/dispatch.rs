@@ -32,7 +32,7 @@ use crate::stanza::fields::SendPolicy;
 use crate::stanza::local::{route, Route};
 use crate::stanza::reply::{answer, Answer};
 use crate::stanza::request::request_body;
-use crate::stanza::{Head, Inbound, Kind, COMPONENT_NS};
+use crate::stanza::{bare, Head, Inbound, Kind, COMPONENT_NS};
 use crate::webhook::Webhook;
 use crate::xml::outgoing::OutgoingStanza;
 use crate::xml::set_attr;
@@ -98,7 +98,7 @@ impl Dispatcher {
             forwarded: config.stanzas.clone(),
             max_stanza_size: config.max_stanza_size,
             webhook,
-            gate: Gate::new(config, handle.metrics.clone()),
+            gate: Gate::new(config, handle.metrics().clone()),
             typing_after: config.typing_after,
             handle,
             conversations: config
@@ -119,7 +119,7 @@ impl Dispatcher {
     /// keeps `permit` until its answer is queued.
     pub fn dispatch(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Vec<OutgoingStanza> {
         let inner = &self.inner;
-        inner.handle.metrics.received(inbound.kind()).inc();
+        inner.handle.metrics().received(inbound.kind()).inc();
         tracing::debug!(
             domain = %inner.domain,
             kind = inbound.kind().as_str(),
@@ -188,11 +188,6 @@ impl Dispatcher {
     pub fn abandon_in_flight(&self) {
         self.inner.abandon.raise();
     }
-}
-
-/// The bare JID of an address: all before the resource (a local part or domain holds no '/').
-fn bare(jid: &str) -> &str {
-    jid.split_once('/').map_or(jid, |(bare, _)| bare)
 }
 
 impl Inner {

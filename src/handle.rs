@@ -1,32 +1,38 @@
-//! What the rest of the process (the HTTP API) holds of a running component: its outbox, its
-//! live state for `/v1/status` and `/healthz`, the iq answers being awaited, its metrics.
+//! What every part of a running component shares (its session, its dispatch workers, the
+//! HTTP API): the in-flight slots, the outbox, its live state for `/v1/status` and
+//! `/healthz`, the iq answers being awaited, its metrics. The fields are private: each use is
+//! a method, so that a reply that cannot be queued is always counted and a slot is taken
+//! only where the bound on in-flight calls says.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use minidom::Element;
 use serde::Serialize;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::api::pending::{AwaitedIq, PendingIqs};
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
+use crate::stanza::fields::SendPolicy;
 use crate::stanza::reply::write_answers;
 use crate::stanza::Head;
 use crate::xml::outgoing::OutgoingStanza;
 use crate::xml::XmlError;
 
-/// A running component, as seen from outside its tasks.
+/// A running component, as its tasks share it.
 pub struct ComponentHandle {
-    pub domain: String,
-    pub outbox: mpsc::Sender<OutgoingStanza>,
-    pub metrics: ComponentMetrics,
-    pub in_flight: Arc<Semaphore>,
-    pub max_in_flight: u32,
+    domain: String,
+    outbox: mpsc::Sender<OutgoingStanza>,
+    metrics: ComponentMetrics,
+    /// One permit per stanza read from the server and not yet answered (`max_in_flight`).
+    in_flight: Arc<Semaphore>,
+    max_in_flight: u32,
     /// How deeply a stanza sent through the API may nest.
-    pub max_depth: usize,
+    max_depth: usize,
     /// The largest stanza written to the server.
-    pub max_outgoing_size: usize,
+    max_outgoing_size: usize,
     max_queued_replies: usize,
     live: Mutex<Live>,
     pending_iqs: PendingIqs,
@@ -37,6 +43,15 @@ struct Live {
     connected_since: Option<SystemTime>,
     disconnected_because: Option<String>,
     last_webhook_error: Option<(SystemTime, String)>,
+}
+
+/// Why a stanza was not queued for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    #[error("max_queued_replies reached")]
+    Full,
+    #[error("the component has stopped")]
+    Stopped,
 }
 
 /// One component in `GET /v1/status`.
@@ -111,6 +126,52 @@ impl ComponentHandle {
                 ..Live::default()
             }),
             pending_iqs: PendingIqs::default(),
+        }
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    pub fn metrics(&self) -> &ComponentMetrics {
+        &self.metrics
+    }
+
+    /// What a stanza sent through the API must satisfy (a webhook's replies: the
+    /// dispatcher's own policy, the same values).
+    pub fn send_policy(&self) -> SendPolicy<'_> {
+        SendPolicy {
+            domain: &self.domain,
+            max_depth: self.max_depth,
+        }
+    }
+
+    /// Whether an in-flight slot is free now.
+    pub fn has_free_slot(&self) -> bool {
+        self.in_flight.available_permits() > 0
+    }
+
+    /// Completes once an in-flight slot is free, without taking it.
+    pub async fn slot_freed(&self) {
+        let _ = self.in_flight.acquire().await;
+    }
+
+    /// Takes an in-flight slot for one stanza read from the server, waiting for one when all
+    /// `max_in_flight` are taken; `None` once the component is closing its slots. Only the
+    /// session takes slots, so reading the server is what waits, never the API.
+    pub async fn take_slot(&self) -> Option<OwnedSemaphorePermit> {
+        match Arc::clone(&self.in_flight).try_acquire_owned() {
+            Ok(held) => Some(held),
+            Err(_) => Arc::clone(&self.in_flight).acquire_owned().await.ok(),
+        }
+    }
+
+    /// Completes once every in-flight slot is back: no webhook call is running.
+    pub fn all_calls_done(&self) -> impl Future<Output = ()> + Send + 'static {
+        let slots = Arc::clone(&self.in_flight);
+        let all = self.max_in_flight;
+        async move {
+            let _ = slots.acquire_many_owned(all).await;
         }
     }
 
@@ -194,21 +255,31 @@ impl ComponentHandle {
 
     /// Queues a reply already written, as [`ComponentHandle::queue_reply`] does.
     pub fn queue_written(&self, stanza: OutgoingStanza, for_whom: &str) {
-        if let Err(error) = self.outbox.try_send(stanza) {
+        if let Err(error) = self.try_queue(stanza) {
             self.metrics.dropped_replies.inc();
-            let why = match error {
-                mpsc::error::TrySendError::Full(_) => "max_queued_replies reached",
-                mpsc::error::TrySendError::Closed(_) => "the component has stopped",
-            };
-            tracing::warn!("{}: reply to {for_whom} dropped: {why}", self.domain);
+            tracing::warn!("{}: reply to {for_whom} dropped: {error}", self.domain);
         }
+    }
+
+    /// Queues a stanza already written for whoever can be told it was not (the API): an
+    /// error back, nothing counted.
+    pub fn try_queue(&self, stanza: OutgoingStanza) -> Result<(), QueueError> {
+        self.outbox.try_send(stanza).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => QueueError::Full,
+            mpsc::error::TrySendError::Closed(_) => QueueError::Stopped,
+        })
+    }
+
+    /// `stanza` written for the stream, within `max_outgoing_size`, or why it cannot be.
+    pub fn write_checked(&self, stanza: &Element) -> Result<OutgoingStanza, XmlError> {
+        OutgoingStanza::write(stanza, self.max_outgoing_size)
     }
 
     /// `stanza` written for the stream; one holding a character XML does not allow, or
     /// larger than `max_outgoing_size`, is dropped, counted and logged (`None`), so that the
     /// rest still goes.
     pub fn write(&self, stanza: &Element) -> Option<OutgoingStanza> {
-        match OutgoingStanza::write(stanza, self.max_outgoing_size) {
+        match self.write_checked(stanza) {
             Ok(written) => Some(written),
             Err(error) => {
                 self.unwritable(&error, stanza.attr("to").unwrap_or_default());

@@ -46,7 +46,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for component in components {
-        let domain = component.handle().domain.clone();
+        let domain = component.handle().domain().to_string();
         let stopped = stopped.clone();
         tasks.spawn(async move { (domain, component.run(stopped).await) });
     }

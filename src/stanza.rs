@@ -257,12 +257,11 @@ pub fn normalised(jid: &str) -> Cow<'_, str> {
     }
 }
 
-/// `node@domain` of an address, or the address itself when it does not parse.
-pub fn bare(jid: &str) -> String {
-    match jid::Jid::new(jid) {
-        Ok(parsed) => parsed.to_bare().to_string(),
-        Err(_) => jid.split('/').next().unwrap_or(jid).to_string(),
-    }
+/// `node@domain` of an address: everything before the first `/`, which neither a localpart
+/// nor a domainpart may hold (RFC 7622), so the rest is the resource. The address is taken as
+/// written: compare it after [`normalised`] where case matters (answers' addresses are).
+pub fn bare(jid: &str) -> &str {
+    jid.split_once('/').map_or(jid, |(bare, _)| bare)
 }
 
 #[cfg(test)]

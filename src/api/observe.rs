@@ -34,7 +34,7 @@ pub async fn healthz(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> 
         .iter()
         .filter_map(|c| {
             c.not_connected_because()
-                .map(|why| format!("{}: {why}", c.domain))
+                .map(|why| format!("{}: {why}", c.domain()))
         })
         .collect();
     let body = json!({ "status": "unavailable", "reason": reasons.join("; ") });
@@ -44,11 +44,11 @@ pub async fn healthz(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> 
 pub async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
     for component in &state.components {
         component
-            .metrics
+            .metrics()
             .in_flight
             .set(component.calls_in_flight() as i64);
         component
-            .metrics
+            .metrics()
             .queued_replies
             .set(component.queued_replies() as i64);
     }

@@ -14,16 +14,13 @@ use axum::Json;
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc::error::TrySendError;
 
 use super::pending::new_api_id;
 use super::{ApiError, ApiState, TimedBody};
-use crate::handle::ComponentHandle;
-use crate::stanza::fields::ReplyError;
-use crate::stanza::fields::{stanza_from_fields, text, Defaults, SendPolicy};
+use crate::handle::{ComponentHandle, QueueError};
+use crate::stanza::fields::{stanza_from_fields, text, Defaults, ReplyError};
 use crate::stanza::request::WebhookRequest;
 use crate::stanza::{Inbound, Kind};
-use crate::xml::outgoing::OutgoingStanza;
 use crate::xml::set_attr;
 
 pub async fn send(State(state): State<Arc<ApiState>>, TimedBody(body): TimedBody) -> Response {
@@ -71,14 +68,11 @@ fn prepare(state: &ApiState, body: Bytes) -> Result<Prepared<'_>, ApiError> {
     let defaults = Defaults {
         kind: Kind::Message,
         to: None,
-        from: &component.domain,
+        from: component.domain(),
         iq_type: "get",
         iq_id: Some(&id),
     };
-    let policy = SendPolicy {
-        domain: &component.domain,
-        max_depth: component.max_depth,
-    };
+    let policy = component.send_policy();
     let mut stanza = stanza_from_fields(&fields, &defaults, &policy).map_err(field_error)?;
     let awaits_answer = stanza.name() == "iq" && matches!(stanza.attr("type"), Some("get" | "set"));
     if awaits_answer || stanza.attr("id").is_none() {
@@ -90,7 +84,7 @@ fn prepare(state: &ApiState, body: Bytes) -> Result<Prepared<'_>, ApiError> {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_connected",
-            format!("{} is not connected: {why}", component.domain),
+            format!("{} is not connected: {why}", component.domain()),
         )
         .retry_after(5));
     }
@@ -160,7 +154,7 @@ fn pick_component<'a>(
         (Some(domain), components) => {
             components
                 .iter()
-                .find(|c| c.domain == domain)
+                .find(|c| c.domain() == domain)
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::NOT_FOUND,
@@ -195,29 +189,26 @@ fn iq_timeout(state: &ApiState, fields: &Map<String, Value>) -> Result<Duration,
 
 /// Writes `stanza` for the stream and queues it.
 fn queue(component: &ComponentHandle, stanza: &Element) -> Result<(), ApiError> {
-    let written = OutgoingStanza::write(stanza, component.max_outgoing_size).map_err(|error| {
+    let written = component.write_checked(stanza).map_err(|error| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
             format!("the stanza cannot be sent: {error}"),
         )
     })?;
-    component
-        .outbox
-        .try_send(written)
-        .map_err(|error| match error {
-            TrySendError::Full(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "queue_full",
-                "max_queued_replies reached; try again shortly",
-            )
-            .retry_after(1),
-            TrySendError::Closed(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "stopped",
-                "the component has stopped",
-            ),
-        })
+    component.try_queue(written).map_err(|error| match error {
+        QueueError::Full => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_full",
+            "max_queued_replies reached; try again shortly",
+        )
+        .retry_after(1),
+        QueueError::Stopped => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopped",
+            "the component has stopped",
+        ),
+    })
 }
 
 /// The answer as JSON: the fields a webhook request carries, `stanza` included.

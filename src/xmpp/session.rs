@@ -2,7 +2,6 @@
 //! back-pressure), writes queued replies in bursts (through [`super::outgoing`]), keeps an
 //! idle connection alive with pings, and stops reading at the first hard error.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use minidom::Element;
@@ -102,7 +101,7 @@ async fn serve_stream(
                     last_write = Instant::now();
                 }
             }
-            _ = context.handle.in_flight.acquire(), if !slot_free => {
+            () = context.handle.slot_freed(), if !slot_free => {
                 slot_free = true;
             }
             item = stream.next(), if slot_free => match item? {
@@ -112,7 +111,7 @@ async fn serve_stream(
                 }
                 received => {
                     let held = take_slot(context).await?;
-                    slot_free = context.handle.in_flight.available_permits() > 0;
+                    slot_free = context.handle.has_free_slot();
                     unsent.extend(handle(received, held, context)?);
                     if !unsent.is_empty() {
                         write_all(stream, unsent, context.handle).await?;
@@ -125,14 +124,7 @@ async fn serve_stream(
 }
 
 async fn take_slot(context: &SessionContext<'_>) -> Result<OwnedSemaphorePermit, XmppError> {
-    let in_flight = Arc::clone(&context.handle.in_flight);
-    match in_flight.clone().try_acquire_owned() {
-        Ok(held) => Ok(held),
-        Err(_) => in_flight
-            .acquire_owned()
-            .await
-            .map_err(|_| XmppError::Closed),
-    }
+    context.handle.take_slot().await.ok_or(XmppError::Closed)
 }
 
 /// The connection broke while writing, but what the server had sent before is still in
@@ -235,8 +227,7 @@ async fn drain(
     outbox: &mut mpsc::Receiver<OutgoingStanza>,
     unsent: &mut Vec<OutgoingStanza>,
 ) -> Result<(), XmppError> {
-    let all_done =
-        Arc::clone(&context.handle.in_flight).acquire_many_owned(context.handle.max_in_flight);
+    let all_done = context.handle.all_calls_done();
     tokio::pin!(all_done);
     let mut deadline = Box::pin(tokio::time::sleep(context.drain_timeout));
     let mut abandoned = false;

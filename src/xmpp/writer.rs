@@ -51,7 +51,7 @@ pub async fn write_all(
         stream.write(text).await.map_err(XmppError::WriteFailed)?;
         for stanza in stanzas.drain(..count) {
             if let Some(condition) = stanza.error_condition() {
-                handle.metrics.error_sent(condition);
+                handle.metrics().error_sent(condition);
             }
         }
     }
@@ -64,7 +64,7 @@ pub async fn send_keepalive(
     stream: &ComponentSocket,
     handle: &ComponentHandle,
 ) -> Result<(), XmppError> {
-    let domain = handle.domain.as_str();
+    let domain = handle.domain();
     let mut ping = Element::bare("iq", COMPONENT_NS);
     for (name, value) in [
         (xml_ncname!("type"), "get"),
