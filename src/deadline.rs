@@ -2,8 +2,8 @@
 //! for its webhook attempts (and the waits between retries) and one for typing notices. A
 //! fresh `tokio::time::timeout` or `sleep` per call put an entry into tokio's timer wheel
 //! and took it out again, each under the wheel's lock, and often woke the I/O driver to
-//! re-arm its wait (about 4 % of the daemon's CPU at 64 in flight); moving a deadline later
-//! only updates the entry that is already there.
+//! re-arm its wait, a cost the profile showed (bench/README.md, step 8ac711a); moving a
+//! deadline later only updates the entry that is already there.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand};
 use component_http::Config;
 
 /// jemalloc rather than glibc's malloc: with many calls in flight, glibc's per-thread arenas
-/// hold on to freed memory (peak RSS at 10,000 in flight: 24–25 MiB with glibc, 19 MiB with
-/// this) and its allocator is the daemon's hottest code (bench/README.md).
+/// hold on to freed memory, and the allocator is the daemon's hottest code; jemalloc with one
+/// arena keeps the peak lower and serves more stanzas a second (bench/README.md, "Why the
+/// code is shaped so").
 #[cfg(unix)]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -158,7 +158,7 @@ impl Webhook {
         self.connections.sweep()
     }
 
-    /// Delivers one JSON body, trying again while [`retry::next_wait`] says so. `started`
+    /// Delivers one JSON body, trying again for as long as [`retry::next_wait`] gives a wait. `started`
     /// is now, as the caller read it; `timer` bounds each attempt and times the waits
     /// between them.
     pub async fn post(&self, body: Vec<u8>, started: Instant, timer: &mut Deadline) -> Delivery {

@@ -39,12 +39,12 @@ pub struct Connections {
     connector: Connector,
     /// The URL as the connector takes it.
     uri: Uri,
-    unused: Arc<Mutex<Vec<Open>>>,
+    unused: Arc<Mutex<Vec<OpenConnection>>>,
     max: usize,
 }
 
 /// An open connection: the handle requests go through and the future that does its I/O.
-pub struct Open {
+pub struct OpenConnection {
     sender: SendRequest<Body>,
     /// `None` once it has finished (the peer closed, or an error). It is dropped then, as
     /// only that answers the requests still queued in it (with an error, or given back).
@@ -69,7 +69,7 @@ impl Connections {
     pub async fn send(
         &self,
         mut request: Request<Body>,
-    ) -> Result<(Open, Response<Incoming>), BoxError> {
+    ) -> Result<(OpenConnection, Response<Incoming>), BoxError> {
         if let Some(mut open) = self.take() {
             match open.send(request).await {
                 Ok(response) => return Ok((open, response)),
@@ -79,20 +79,20 @@ impl Connections {
                 },
             }
         }
-        let mut open = Open::connect(&self.connector, self.uri.clone()).await?;
+        let mut open = OpenConnection::connect(&self.connector, self.uri.clone()).await?;
         let response = open.send(request).await.map_err(|e| e.into_error())?;
         Ok((open, response))
     }
 
     /// The connection used last, unless it is known closed or was unused too long (then
     /// none: those below it have waited longer).
-    fn take(&self) -> Option<Open> {
+    fn take(&self) -> Option<OpenConnection> {
         let open = lock(&self.unused).pop()?;
         (open.is_open() && open.idle_since.elapsed() < IDLE_TIMEOUT).then_some(open)
     }
 
     /// Keeps `open` for the next call, unless it has ended or `max` are kept already.
-    pub fn keep(&self, mut open: Open) {
+    pub fn keep(&self, mut open: OpenConnection) {
         if !open.is_open() {
             return;
         }
@@ -129,7 +129,7 @@ impl Connections {
 
 /// The stack, also after a panic elsewhere while it was held: pushing, popping and
 /// retaining leave it whole.
-fn lock(unused: &Mutex<Vec<Open>>) -> MutexGuard<'_, Vec<Open>> {
+fn lock(unused: &Mutex<Vec<OpenConnection>>) -> MutexGuard<'_, Vec<OpenConnection>> {
     unused.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -140,14 +140,14 @@ impl Wake for Unwoken {
     fn wake(self: Arc<Self>) {}
 }
 
-impl Open {
+impl OpenConnection {
     /// Opens a connection to `uri`'s host (TCP, then TLS for https).
-    async fn connect(connector: &Connector, uri: Uri) -> Result<Open, BoxError> {
+    async fn connect(connector: &Connector, uri: Uri) -> Result<OpenConnection, BoxError> {
         let mut connector = connector.clone();
         poll_fn(|cx| connector.poll_ready(cx)).await?;
         let io = connector.call(uri).await?;
         let (sender, connection) = http1::Builder::new().handshake(io).await?;
-        Ok(Open {
+        Ok(OpenConnection {
             sender,
             connection: Some(Box::pin(connection)),
             idle_since: Instant::now(),

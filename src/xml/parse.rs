@@ -1,8 +1,8 @@
 //! One top-level element's XML text, as the stream reader cut it out, → `minidom::Element`:
 //! tags, attributes, namespaces, entities and CDATA, with runs of text found by `memchr`
-//! rather than lexed a byte at a time (rxml's lexer was ~40 % of the daemon's time with
-//! 200 kB bodies). The `Element` is the one rxml and minidom built: `parse_tests.rs` checks
-//! both readers against each other.
+//! rather than lexed a byte at a time (with large bodies, rxml's lexer was the daemon's
+//! largest cost: bench/README.md, step 6edf13f). The `Element` is the one rxml and minidom
+//! built: `parse_tests.rs` checks both readers against each other.
 
 use std::collections::{HashMap, HashSet};
 
@@ -303,7 +303,7 @@ fn reference(name: &str) -> Result<char, XmlError> {
 
 /// An element being read: it, its name as written in its start tag, and how many namespace
 /// bindings were in force before it.
-struct Open<'a> {
+struct OpenElement<'a> {
     element: Element,
     tag: &'a str,
     scope_len: usize,
@@ -315,7 +315,7 @@ struct Open<'a> {
 /// hold only characters XML allows.
 pub fn parse_element(text: &str, scope: &mut Scope, max_depth: usize) -> Result<Element, XmlError> {
     let bytes = text.as_bytes();
-    let mut stack: Vec<Open<'_>> = Vec::new();
+    let mut stack: Vec<OpenElement<'_>> = Vec::new();
     let mut at = 0;
     loop {
         if bytes.get(at) != Some(&b'<') {
@@ -379,7 +379,7 @@ pub fn parse_element(text: &str, scope: &mut Scope, max_depth: usize) -> Result<
                 at = tag.end;
                 let element = build(tag, scope)?;
                 if !empty {
-                    stack.push(Open {
+                    stack.push(OpenElement {
                         element,
                         tag: name,
                         scope_len,
@@ -409,7 +409,7 @@ pub fn parse_start_tag(text: &str, scope: &mut Scope) -> Result<Element, XmlErro
 /// A closed element goes into its parent (`None`: read on); the outermost one is the result
 /// when the text ends with it.
 fn finish(
-    stack: &mut [Open<'_>],
+    stack: &mut [OpenElement<'_>],
     element: Element,
     at_end: bool,
 ) -> Option<Result<Element, XmlError>> {

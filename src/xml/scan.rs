@@ -5,8 +5,9 @@
 //! 200 kB bodies.
 
 /// Bytes looked at together by the fast scans: LLVM turns a branch-free fold over 32 bytes
-/// into SIMD compares (SSE2 on any x86-64). Measured on 200 kB of plain text: 2.2–2.4 times
-/// the eight-byte words below, which still serve the shorter rest (16 bytes were slower).
+/// into SIMD compares (SSE2 on any x86-64). On long text it beats both the eight-byte words
+/// below, which still serve the shorter rest, and 16-byte blocks (bench/README.md, "Why the
+/// code is shaped so").
 const BLOCK: usize = 32;
 
 /// How many bytes from the start of `bytes`, in whole blocks, hold no byte `suspect` flags.
