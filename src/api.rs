@@ -5,7 +5,6 @@
 
 pub mod listener;
 mod observe;
-pub mod pending;
 mod send;
 
 use std::future::Future;

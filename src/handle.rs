@@ -4,6 +4,8 @@
 //! a method, so that a reply that cannot be queued is always counted and a slot is taken
 //! only where the bound on in-flight calls says.
 
+pub mod pending_iqs;
+
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +14,7 @@ use minidom::Element;
 use serde::Serialize;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::api::pending::{AwaitedIq, PendingIqs};
+use self::pending_iqs::{AwaitedIq, PendingIqs};
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
 use crate::stanza::fields::SendPolicy;

@@ -8,7 +8,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::dispatch::Refusal;
 use crate::stanza::reply::WebhookOutcome;
 use crate::stanza::Kind;
 
@@ -168,12 +167,7 @@ impl Metrics {
             ],
             webhook_duration: self.webhook_duration.get_or_create_owned(&component),
             errors_sent: self.errors_sent.clone(),
-            refused: Refusal::ALL.map(|refusal| {
-                self.refused.get_or_create_owned(&ReasonLabels {
-                    component: domain.into(),
-                    reason: refusal.label().into(),
-                })
-            }),
+            refused: self.refused.clone(),
             reconnects: self.reconnects.get_or_create_owned(&component),
             dropped_replies: self.dropped_replies.get_or_create_owned(&component),
             in_flight: self.in_flight.get_or_create_owned(&component),
@@ -200,7 +194,7 @@ pub struct ComponentMetrics {
     webhook_classes: [Counter; 5],
     webhook_duration: Histogram,
     errors_sent: Family<ConditionLabels, Counter>,
-    refused: [Counter; 4],
+    refused: Family<ReasonLabels, Counter>,
     pub reconnects: Counter,
     pub dropped_replies: Counter,
     pub in_flight: Gauge,
@@ -213,9 +207,13 @@ impl ComponentMetrics {
         &self.received[kind as usize]
     }
 
-    /// Stanzas not POSTed, for this reason.
-    pub fn refused(&self, refusal: Refusal) -> &Counter {
-        &self.refused[refusal as usize]
+    /// The count of stanzas not POSTed for `reason` (its `reason` label). Each call looks
+    /// the counter up: take it once and keep it (the dispatcher's fairness gate does).
+    pub fn refused(&self, reason: &'static str) -> Counter {
+        self.refused.get_or_create_owned(&ReasonLabels {
+            component: self.domain.clone(),
+            reason: reason.into(),
+        })
     }
 
     /// One webhook attempt's outcome and duration.

@@ -15,8 +15,8 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{json, Map, Value};
 
-use super::pending::new_api_id;
 use super::{ApiError, ApiState, TimedBody};
+use crate::handle::pending_iqs::new_api_id;
 use crate::handle::{ComponentHandle, QueueError};
 use crate::stanza::fields::{stanza_from_fields, text, Defaults, ReplyError};
 use crate::stanza::request::WebhookRequest;
