@@ -1,5 +1,5 @@
-//! Why: the daemon reads the server's stream with its own reader (`stanza::stream` cuts it,
-//! `stanza::parse` builds each `minidom::Element`, `stanza::scan` checks the characters)
+//! Why: the daemon reads the server's stream with its own reader (`xml::stream` cuts it,
+//! `xml::parse` builds each `minidom::Element`, `xml::scan` checks the characters)
 //! instead of rxml, for speed. This target holds it to what rxml and minidom make of the same
 //! bytes, so that the speed costs no correctness.
 //!

@@ -1,5 +1,5 @@
 //! Why: everything the XMPP server sends after the stream header is cut and read by
-//! `stanza::stream::StreamReader` and handed to `Inbound::new` / `local::route`; a hostile or
+//! `xml::stream::StreamReader` and handed to `Inbound::new` / `local::route`; a hostile or
 //! broken server must not be able to make that path panic, hang or spin, and the reader must
 //! build what rxml and minidom (the reader it replaced) build.
 //!

@@ -127,7 +127,7 @@ pub(crate) fn answers_iq(stanza: &Element, inbound: &Head) -> bool {
             .is_some_and(|to| to == inbound.from() || normalised(to) == normalised(inbound.from()))
 }
 
-/// Builds the reply stanza from a 200 JSON body (CONTRACT.md, "Building the reply").
+/// Builds the reply stanza from a 200 JSON body (docs/contract.md, "Response: webhook → reply").
 pub fn reply_from_json(
     inbound: &Head,
     body: &[u8],

@@ -1,4 +1,4 @@
-//! Each row of CONTRACT.md's "Response: webhook → reply" as literal JSON in, XML out.
+//! Each row of docs/contract.md's "Response: webhook → reply" as literal JSON in, XML out.
 
 use super::*;
 use crate::stanza::Inbound;

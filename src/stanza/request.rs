@@ -10,7 +10,7 @@ use crate::xml::scan::escape_with;
 use crate::xml::write::{write_element, write_stanza, xml_entity, XmlSink};
 use crate::xml::COMPONENT_NS;
 
-/// The webhook request body (CONTRACT.md, "Request: stanza → webhook").
+/// The webhook request body (docs/contract.md, "Request: stanza → webhook").
 #[derive(Debug, Serialize, PartialEq)]
 pub struct WebhookRequest<'a> {
     pub to: &'a str,
