@@ -10,6 +10,7 @@ pub mod document;
 pub mod outgoing;
 pub mod parse;
 pub mod scan;
+pub mod scope;
 pub mod stream;
 pub mod write;
 

@@ -4,8 +4,9 @@
 //! listed in `reader_vs_rxml.rs`, each handled here where it applies.
 
 use component_http::config::DEFAULT_MAX_DEPTH;
-use component_http::xml::parse::{parse_element, Scope};
+use component_http::xml::parse::parse_element;
 use component_http::xml::scan::is_xml_text;
+use component_http::xml::scope::Scope;
 use component_http::xml::stream::{Event, StreamReader};
 use component_http::xml::write::write_stanza;
 use component_http::xml::COMPONENT_NS;

@@ -17,7 +17,8 @@ use super::{Inbound, Kind, COMPONENT_NS, MAX_ECHOED_ID};
 use crate::config::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_OUTGOING_SIZE, MAX_MAX_DEPTH};
 use crate::xml::document::parse_stanza;
 use crate::xml::outgoing::OutgoingStanza;
-use crate::xml::parse::{parse_element, Scope};
+use crate::xml::parse::parse_element;
+use crate::xml::scope::Scope;
 use crate::xml::write::write_stanza;
 use crate::xml::XmlError;
 

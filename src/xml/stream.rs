@@ -6,8 +6,9 @@
 use memchr::{memchr, memchr3, memmem};
 use minidom::Element;
 
-use super::parse::{parse_element, parse_start_tag, skip_space, start_tag, Scope};
+use super::parse::{parse_element, parse_start_tag, skip_space, start_tag};
 use super::scan::is_xml_text;
+use super::scope::Scope;
 use super::XmlError;
 
 pub const STREAM_NS: &str = "http://etherx.jabber.org/streams";
