@@ -119,6 +119,13 @@ impl Inbound {
         &self.head
     }
 
+    /// A stanza from its literal XML, as the contract's tests write them.
+    #[cfg(test)]
+    pub(crate) fn from_test_xml(text: &str) -> Inbound {
+        let element = crate::xml::document::parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH);
+        Inbound::new(element.expect("valid xml")).expect("a stanza")
+    }
+
     /// The head alone, the element dropped.
     pub fn into_head(self) -> Head {
         self.head
@@ -270,8 +277,7 @@ mod tests {
     use crate::xml::document::parse_stanza;
 
     fn inbound(text: &str) -> Inbound {
-        Inbound::new(parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
-            .expect("a stanza")
+        Inbound::from_test_xml(text)
     }
 
     #[test]

@@ -111,12 +111,10 @@ impl StanzaError {
 mod tests {
     use super::*;
     use crate::stanza::Inbound;
-    use crate::xml::document::parse_stanza;
     use crate::xml::write::write_stanza;
 
     fn inbound(text: &str) -> Inbound {
-        Inbound::new(parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
-            .expect("a stanza")
+        Inbound::from_test_xml(text)
     }
 
     #[test]

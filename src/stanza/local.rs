@@ -123,7 +123,6 @@ fn disco_info(inbound: &Inbound, node: Option<&str>) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::document::parse_stanza;
     use crate::xml::write::write_stanza;
 
     fn local(xml: &str, forwarded: &[Kind]) -> Vec<String> {
@@ -131,9 +130,7 @@ mod tests {
     }
 
     fn routed(xml: &str, forwarded: &[Kind], guarded: &[String]) -> Vec<String> {
-        let inbound =
-            Inbound::new(parse_stanza(xml, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
-                .expect("a stanza");
+        let inbound = Inbound::from_test_xml(xml);
         match route(&inbound, forwarded, guarded) {
             Route::Local(stanzas) => stanzas.iter().map(write_stanza).collect(),
             Route::Webhook => vec!["webhook".into()],

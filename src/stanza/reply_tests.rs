@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::stanza::Inbound;
-use crate::xml::document::parse_stanza;
 use crate::xml::write::write_stanza;
 
 const DOMAIN: &str = "bot.example.com";
@@ -14,8 +13,7 @@ const CHAT: &str = "<message from='alice@example.com/phone' to='echo@bot.example
                     type='chat' id='m1' xml:lang='en'><body>hello</body></message>";
 
 fn inbound(xml: &str) -> Inbound {
-    Inbound::new(parse_stanza(xml, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
-        .expect("a stanza")
+    Inbound::from_test_xml(xml)
 }
 
 fn json(status: u16, content_type: &str, body: &str) -> WebhookOutcome {

@@ -165,14 +165,11 @@ impl XmlSink for JsonString {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::document::parse_stanza;
     use serde_json::{json, Value};
 
     /// The one-pass body, checked against serde's serialisation of [`WebhookRequest`].
     fn request_for(xml: &str) -> Value {
-        let inbound =
-            Inbound::new(parse_stanza(xml, crate::config::DEFAULT_MAX_DEPTH).expect("valid xml"))
-                .expect("a stanza");
+        let inbound = Inbound::from_test_xml(xml);
         let body = request_body(&inbound);
         let request = WebhookRequest::new(&inbound);
         assert_eq!(body.stanza_len, request.stanza.len(), "{xml}");
