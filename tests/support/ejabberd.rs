@@ -66,7 +66,7 @@ impl Ejabberd {
     }
 
     /// `start`, with `extra_yaml` appended to `ejabberd.yml` as top-level options (e.g.
-    /// `domain_balancing:`, tests/e2e/instances.rs). It must not repeat a key the
+    /// `domain_balancing:`, tests/e2e/instances/ejabberd_sharing.rs). It must not repeat a key the
     /// generated file has (`hosts`, `loglevel`, `auth_method`, `auth_password_format`,
     /// `listen`, `acl`, `access_rules`, `modules`). An option ejabberd does not accept
     /// makes the start fail (a panic, with its log).
