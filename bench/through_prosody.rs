@@ -15,6 +15,10 @@ mod echo;
 #[allow(dead_code)]
 #[path = "../tests/support/prosody.rs"]
 mod prosody;
+// What prosody.rs shares with the ejabberd harness.
+#[allow(dead_code)]
+#[path = "../tests/support/server_process.rs"]
+mod server_process;
 
 use std::time::{Duration, Instant};
 

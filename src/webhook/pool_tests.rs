@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::deadline::Deadline;
@@ -26,23 +27,50 @@ struct Seen {
     head: String,
 }
 
+/// The peer: its port, the requests it read, and how many connections it is done with
+/// (their socket closed: by the peer itself, or after the webhook closed its end).
+struct Peer {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    closed: watch::Receiver<usize>,
+}
+
 /// Serves on a free loopback port; with `close_after_answer` it closes each connection
 /// that long after its first answer, though the answer said nothing of closing.
-async fn peer(close_after_answer: Option<Duration>) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+async fn peer(close_after_answer: Option<Duration>) -> Peer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
+    let (closes, closed) = watch::channel(0);
+    let closes = Arc::new(closes);
     tokio::spawn(async move {
         for connection in 0.. {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
             let log = Arc::clone(&log);
-            tokio::spawn(serve(tcp, connection, close_after_answer, log));
+            let closes = Arc::clone(&closes);
+            tokio::spawn(async move {
+                // `serve` owns the socket: it is closed when `serve` returns.
+                serve(tcp, connection, close_after_answer, log).await;
+                closes.send_modify(|n| *n += 1);
+            });
         }
     });
-    (port, seen)
+    Peer { port, seen, closed }
+}
+
+impl Peer {
+    /// Waits until the peer has closed `count` connections in all.
+    async fn closed(&mut self, count: usize) {
+        let closed = self.closed.wait_for(|&n| n >= count);
+        let waited = tokio::time::timeout(Duration::from_secs(5), closed).await;
+        assert!(
+            waited.is_ok_and(|accepting| accepting.is_ok()),
+            "the peer did not close connection {count} within 5 s"
+        );
+    }
 }
 
 async fn serve(
@@ -144,7 +172,7 @@ fn unused(webhook: &Webhook) -> usize {
 
 #[tokio::test]
 async fn calls_one_after_another_share_one_connection() {
-    let (port, seen) = peer(None).await;
+    let Peer { port, seen, .. } = peer(None).await;
     let webhook = webhook(&format!("http://127.0.0.1:{port}/hook?x=1"));
     for _ in 0..3 {
         post_ok(&webhook).await;
@@ -167,7 +195,7 @@ async fn calls_one_after_another_share_one_connection() {
 
 #[tokio::test]
 async fn calls_at_once_each_have_one_and_the_next_takes_the_one_used_last() {
-    let (port, seen) = peer(None).await;
+    let Peer { port, seen, .. } = peer(None).await;
     let webhook = webhook(&format!("http://127.0.0.1:{port}/"));
     tokio::join!(post_ok(&webhook), post_ok(&webhook), post_ok(&webhook));
     assert_eq!(unused(&webhook), 3);
@@ -187,23 +215,25 @@ async fn calls_at_once_each_have_one_and_the_next_takes_the_one_used_last() {
 
 #[tokio::test]
 async fn a_connection_closed_while_unused_is_replaced() {
-    let (port, seen) = peer(Some(Duration::from_millis(20))).await;
-    let webhook = webhook(&format!("http://127.0.0.1:{port}/"));
-    for _ in 0..3 {
+    let mut peer = peer(Some(Duration::from_millis(20))).await;
+    let webhook = webhook(&format!("http://127.0.0.1:{}/", peer.port));
+    for call in 1..=3 {
         post_ok(&webhook).await;
-        // The peer closes the connection while it is kept, unused.
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // The peer closes the connection while it is kept, unused: the next call finds
+        // it closed only when it tries it.
+        peer.closed(call).await;
+        assert_eq!(unused(&webhook), 1, "kept, not yet known closed");
     }
-    assert_eq!(connections(&seen), [0, 1, 2]);
+    assert_eq!(connections(&peer.seen), [0, 1, 2]);
 }
 
 #[tokio::test]
 async fn the_sweep_lets_go_of_closed_and_long_unused_connections() {
-    let (closing, _) = peer(Some(Duration::from_millis(20))).await;
-    let webhook = self::webhook(&format!("http://127.0.0.1:{closing}/"));
+    let mut closing = peer(Some(Duration::from_millis(20))).await;
+    let webhook = self::webhook(&format!("http://127.0.0.1:{}/", closing.port));
     tokio::spawn(webhook.sweep_unused());
     post_ok(&webhook).await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    closing.closed(1).await;
     assert_eq!(unused(&webhook), 1);
     tokio::time::pause(); // the clock jumps ahead while all wait
     tokio::time::sleep(Duration::from_secs(11)).await;
@@ -214,8 +244,8 @@ async fn the_sweep_lets_go_of_closed_and_long_unused_connections() {
     );
 
     tokio::time::resume();
-    let (open, _) = peer(None).await;
-    let webhook = self::webhook(&format!("http://127.0.0.1:{open}/"));
+    let open = peer(None).await;
+    let webhook = self::webhook(&format!("http://127.0.0.1:{}/", open.port));
     tokio::spawn(webhook.sweep_unused());
     post_ok(&webhook).await;
     tokio::time::pause();

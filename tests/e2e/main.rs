@@ -1,6 +1,9 @@
 //! End-to-end tests: a real XMPP server, a real XMPP client (slixmpp), component-http's `run`
-//! and a real HTTP webhook on loopback. One module per area of CONTRACT.md. Every test body
-//! runs twice, as `name::prosody` and `name::ejabberd` (`on_both_servers!` in fixture.rs).
+//! and a real HTTP webhook on loopback. One module per area of docs/contract.md. Every test
+//! body runs twice, as `name::prosody` and `name::ejabberd` (`on_both_servers!` in
+//! fixture.rs), except where a module says it needs one server's behaviour (instances).
+//! Built only with `--features system-tests` (Cargo.toml): `cargo test --features
+//! system-tests --test e2e`.
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -1,7 +1,5 @@
 //! The always-online contact and the iq rules: answered here unless forwarded.
 
-use std::time::Duration;
-
 use crate::fixture::{error_of, World, DOMAIN, WAIT};
 use crate::support::server::Server;
 
@@ -118,7 +116,12 @@ async fn forwarded_iq_and_presence_reach_the_webhook(server: Server) {
     alice
         .send("<presence type='subscribe' to='echo@bot.localhost'/>")
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The iq was answered, so it was posted; the presence gets no answer to wait for:
+    // wait until the webhook has been posted it.
+    world
+        .webhook()
+        .wait_for(WAIT, |r| r.json["kind"] == "presence")
+        .await;
     let requests = world.webhook().requests();
     let kinds: Vec<_> = requests
         .iter()

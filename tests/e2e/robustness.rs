@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::fixture::{ask, body, config_for, Daemon, World, DOMAIN};
+use crate::fixture::{ask, body, config_for, Daemon, World, DOMAIN, WAIT};
 use crate::support::server::Server;
 
 async fn unicode_and_a_20_kb_body_round_trip(server: Server) {
@@ -54,7 +54,8 @@ on_both_servers!(bogus_message_type_does_not_knock_the_component_offline);
 
 async fn idle_connection_is_kept_alive(server: Server) {
     // The library's read timeout is `keepalive` and its hard timeout `timeout` after that:
-    // idle for well over both, the stream must still be the same one.
+    // idle for well over both, the stream must still be the same one. The sleep below is
+    // the idle time under test, not a wait for something to happen: no event would do.
     let world = World::start_on(server, "keepalive = 1\ntimeout = 1").await;
     let mut alice = world.client("alice").await;
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -93,7 +94,12 @@ async fn shutdown_answers_in_flight_stanzas_then_returns_ok(server: Server) {
     alice
         .send("<message type='chat' to='echo@bot.localhost'><body>sleep 1</body></message>")
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The shutdown must find the webhook call in flight: it is once the webhook has it
+    // (its answer comes 1 s later).
+    world
+        .webhook()
+        .wait_for(WAIT, |r| r.json["body"] == "sleep 1")
+        .await;
     let daemon = world.daemon.take().expect("daemon running");
     daemon.stop().await.expect("clean shutdown");
     let reply = crate::fixture::next_message(&mut alice).await;

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use tokio::sync::watch;
 
 /// What the webhook answers to one request.
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ type Script = Arc<dyn Fn(&Value) -> Canned + Send + Sync>;
 pub struct WebhookServer {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
+    /// How many requests are recorded: `wait_for` waits on its changes.
+    recorded_count: watch::Sender<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -64,10 +67,13 @@ impl WebhookServer {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(script);
         let recorded = Arc::clone(&requests);
+        let recorded_count = watch::Sender::new(0);
+        let count = recorded_count.clone();
         let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
             let script = Arc::clone(&script);
             let recorded = Arc::clone(&recorded);
-            async move { answer(&script, &recorded, headers, &body).await }
+            let count = count.clone();
+            async move { answer(&script, &recorded, &count, headers, &body).await }
         });
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("webhook server");
@@ -75,12 +81,37 @@ impl WebhookServer {
         WebhookServer {
             url: format!("http://{address}/hook"),
             requests,
+            recorded_count,
             task,
         }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().expect("requests lock").clone()
+    }
+
+    /// The first recorded request for which `wanted` holds, once there is one. A request
+    /// is recorded before the script's answer is even chosen, so when this returns, the
+    /// call it records is in flight (or answered). Panics after `within`.
+    pub async fn wait_for(&self, within: Duration, wanted: impl Fn(&Recorded) -> bool) -> Recorded {
+        let mut count = self.recorded_count.subscribe();
+        let waited = tokio::time::timeout(within, async {
+            loop {
+                // Subscribed before looking: a request recorded after this look changes
+                // the count, so `changed` cannot miss it.
+                if let Some(found) = self.requests().into_iter().find(&wanted) {
+                    return found;
+                }
+                count.changed().await.expect("the webhook is running");
+            }
+        });
+        match waited.await {
+            Ok(found) => found,
+            Err(_) => panic!(
+                "no such webhook request within {within:?}; recorded: {:?}",
+                self.requests().iter().map(|r| &r.json).collect::<Vec<_>>()
+            ),
+        }
     }
 }
 
@@ -93,6 +124,7 @@ impl Drop for WebhookServer {
 async fn answer(
     script: &Script,
     recorded: &Mutex<Vec<Recorded>>,
+    count: &watch::Sender<usize>,
     headers: HeaderMap,
     body: &[u8],
 ) -> Response {
@@ -101,6 +133,7 @@ async fn answer(
         json: json.clone(),
         headers,
     });
+    count.send_modify(|n| *n += 1);
     let canned = script(&json);
     tokio::time::sleep(canned.delay).await;
     let status = StatusCode::from_u16(canned.status).expect("valid status");

@@ -4,7 +4,8 @@
 //! graceful stop, kill -9) and the webhook refuses connections for 5 s (listener and every
 //! connection closed, then a new listener on the same port). For every message the test
 //! counts a reply or an error stanza, prints the counts, and asserts that none is missing.
-//! Run it with `cargo test --test load -- --nocapture` to see the counts (about 1–2 min).
+//! Run it with `cargo test --features system-tests --test load -- --nocapture` to see the
+//! counts (about 1–2 min).
 //!
 //! What is counted, and why it is a fair test of the daemon (and one that can fail):
 //!

@@ -1,6 +1,7 @@
 //! Shared integration-test harness: a real Prosody (`prosody`) or ejabberd (`ejabberd`)
 //! per test, either behind `server::XmppServer`, and real XMPP users driven through
-//! slixmpp (`client`). Include it with `mod support;`.
+//! slixmpp (`client`); what both server harnesses share is `server_process`. Include it
+//! with `mod support;`.
 // Each test binary uses only part of the harness.
 #![allow(dead_code)]
 
@@ -10,3 +11,4 @@ pub mod ejabberd;
 pub mod process_tree;
 pub mod prosody;
 pub mod server;
+pub mod server_process;

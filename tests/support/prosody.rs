@@ -3,15 +3,19 @@
 //!
 //! Prosody refuses to run as root, so as root it runs as the `prosody` user through
 //! `runuser`. runuser forks (it stays as the parent of the real `prosody` process), so
-//! signals are sent to the real server process, found as runuser's child.
+//! signals are sent to the real server process, found as runuser's child. Starting, waiting
+//! and stopping as ejabberd does: server_process.rs.
 
-use std::fs::{self, File};
-use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::fs;
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use super::server_process::{
+    find_in_path, quoted, running_as_root, start_on_free_ports, Readiness, ServerProcess,
+    StartError,
+};
 
 const HOST: &str = "localhost";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -19,17 +23,22 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const INSTALL_HINT: &str =
     "Prosody is not installed: run scripts/test (it installs Prosody and slixmpp), \
      or `apt-get install -y prosody`";
+/// The logs `log_tail` shows; `prosody.out` gets the process's stdout and stderr.
+const LOGS: &[(&str, usize)] = &[
+    ("prosody.log", 40),
+    ("prosody.err", 40),
+    ("prosody.out", 40),
+];
 
 /// A running (or stopped, after `stop`/`kill9`) Prosody owned by one test.
 pub struct Prosody {
-    /// Config, data, logs (`prosody.log`, `prosody.err`, `prosody.out`); removed on drop.
-    pub dir: tempfile::TempDir,
+    /// The process and its temp dir: config, data, logs; removed on drop.
+    process: ServerProcess,
     /// Client-to-server port on 127.0.0.1 (users are on host "localhost").
     pub c2s_port: u16,
     /// XEP-0114 component port on 127.0.0.1 (open only if a component is configured).
     pub component_port: u16,
     has_components: bool,
-    child: Option<Child>,
 }
 
 impl Prosody {
@@ -38,90 +47,66 @@ impl Prosody {
     /// Panics (never skips) if Prosody is missing or does not come up within 20 s.
     pub fn start(components: &[(&str, &str)], users: &[(&str, &str)]) -> Prosody {
         check_installed();
-        let dir = tempfile::Builder::new()
-            .prefix("prosody-test-")
-            .tempdir()
-            .expect("create a temp dir for Prosody");
-        for sub in ["data", "certs"] {
-            fs::create_dir_all(dir.path().join(sub)).expect("create Prosody data/certs dirs");
-        }
         let mut server = Prosody {
-            dir,
+            process: ServerProcess::new(
+                "Prosody",
+                "prosody-test-",
+                &["data", "certs"],
+                LOGS,
+                "prosody.out",
+            ),
             c2s_port: 0,
             component_port: 0,
             has_components: !components.is_empty(),
-            child: None,
         };
-        let mut last_error = String::new();
-        // A port found free may be taken by someone else before Prosody binds it: retry.
-        for attempt in 0..3 {
-            (server.c2s_port, server.component_port) = free_ports();
+        start_on_free_ports("Prosody", |attempt, [c2s, component]| {
+            (server.c2s_port, server.component_port) = (c2s, component);
             server.write_config(components);
             if attempt == 0 {
-                server.chown();
+                if running_as_root() {
+                    server.process.chown("prosody:prosody");
+                }
                 for (user, password) in users {
                     server.register(user, password);
                 }
             }
-            match server.spawn() {
-                Ok(()) => return server,
-                Err((port_taken, e)) => {
-                    server.kill9();
-                    last_error = e;
-                    if !port_taken {
-                        break;
-                    }
-                }
-            }
-        }
-        panic!("Prosody did not start: {last_error}");
+            server.spawn().inspect_err(|_| server.kill9())
+        });
+        server
+    }
+
+    /// The server's temp dir (config, data, logs).
+    pub fn dir(&self) -> &Path {
+        self.process.dir()
     }
 
     /// The config file this server runs with.
     pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("prosody.cfg.lua")
+        self.process.path("prosody.cfg.lua")
     }
 
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
-            None => false,
-        }
+        self.process.is_running()
     }
 
     /// Graceful shutdown (SIGTERM; Prosody sends `system-shutdown` stream errors), waiting
     /// for the process to exit; escalates to SIGKILL after 10 s. No-op if not running.
     pub fn stop(&mut self) {
-        if !self.is_running() {
-            self.reap();
-            return;
-        }
-        self.signal("TERM");
-        if !self.wait_exit(STOP_TIMEOUT) {
-            eprintln!("[prosody] no exit {STOP_TIMEOUT:?} after SIGTERM; sending SIGKILL");
-            self.kill9();
-        }
-        self.reap();
+        self.process
+            .stop(STOP_TIMEOUT, |p| signal(p, "TERM"), kill9);
     }
 
     /// Abrupt death (SIGKILL): sockets are closed by the kernel, no stream errors are sent.
     pub fn kill9(&mut self) {
-        if self.is_running() {
-            self.signal("KILL");
-            if let Some(child) = self.child.as_mut() {
-                // runuser exits once its child is gone; kill it too in case it lingers.
-                let _ = child.kill();
-            }
-        }
-        self.reap();
+        kill9(&mut self.process);
     }
 
     /// Stops the server if it is running and starts it again: same ports, same data
     /// (registered users are kept). Panics if it does not come back within 20 s.
     pub fn restart(&mut self) {
         self.stop();
-        if let Err((_, e)) = self.spawn() {
+        if let Err(e) = self.spawn() {
             self.kill9();
             panic!("Prosody did not restart: {e}");
         }
@@ -129,22 +114,11 @@ impl Prosody {
 
     /// The last lines of Prosody's logs, for panic messages.
     pub fn log_tail(&self) -> String {
-        let mut out = String::new();
-        for name in ["prosody.log", "prosody.err", "prosody.out"] {
-            let text = fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(40)..];
-            out.push_str(&format!("===== {name} (last {} lines) =====\n", tail.len()));
-            for line in tail {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        out
+        self.process.log_tail()
     }
 
     fn write_config(&self, components: &[(&str, &str)]) {
-        let d = self.dir.path().display();
+        let d = self.dir().display();
         let mut cfg = format!(
             r#"-- Generated by tests/support/prosody.rs for one integration test.
 pidfile = "{d}/prosody.pid"
@@ -168,29 +142,11 @@ VirtualHost "{HOST}"
         for (domain, secret) in components {
             cfg.push_str(&format!(
                 "Component {}\n  component_secret = {}\n",
-                lua_str(domain),
-                lua_str(secret)
+                quoted(domain),
+                quoted(secret)
             ));
         }
         fs::write(self.config_path(), cfg).expect("write prosody.cfg.lua");
-    }
-
-    /// Gives the whole dir to the prosody user (only needed when we are root).
-    fn chown(&self) {
-        if !running_as_root() {
-            return;
-        }
-        let status = Command::new("chown")
-            .arg("-R")
-            .arg("prosody:prosody")
-            .arg(self.dir.path())
-            .status()
-            .expect("run chown");
-        assert!(
-            status.success(),
-            "chown -R prosody:prosody {:?} failed",
-            self.dir.path()
-        );
     }
 
     fn register(&self, user: &str, password: &str) {
@@ -210,105 +166,42 @@ VirtualHost "{HOST}"
         );
     }
 
-    /// Starts the process and waits until it has bound its ports. The error says
-    /// whether a port was taken (worth a retry on other ports) and what happened.
-    fn spawn(&mut self) -> Result<(), (bool, String)> {
+    /// Starts the process and waits until it has bound its ports.
+    fn spawn(&mut self) -> Result<(), StartError> {
         // Only what this run appends to the logs counts (they survive restarts).
-        let offsets = (self.log_len("prosody.log"), self.log_len("prosody.err"));
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("prosody.out"))
-            .expect("open prosody.out");
-        let err = out.try_clone().expect("clone prosody.out handle");
-        let mut cmd = if running_as_root() {
+        let log_offset = self.process.file_len("prosody.log");
+        let err_offset = self.process.file_len("prosody.err");
+        let mut command = if running_as_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "prosody", "--", "prosody"]);
             c
         } else {
             Command::new("prosody")
         };
-        cmd.arg("-F")
-            .arg("--config")
-            .arg(self.config_path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let child = cmd
-            .spawn()
-            .map_err(|e| (false, format!("cannot spawn prosody: {e}")))?;
-        self.child = Some(child);
-        self.wait_ready(offsets)
-    }
-
-    fn wait_ready(&mut self, (log_offset, err_offset): (u64, u64)) -> Result<(), (bool, String)> {
+        command.arg("-F").arg("--config").arg(self.config_path());
+        self.process.spawn(command)?;
         let mut wanted = vec![("c2s", self.c2s_port)];
         if self.has_components {
             wanted.push(("component", self.component_port));
         }
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let port_taken = read_from(&self.dir.path().join("prosody.err"), err_offset)
-                .contains("Failed to open server port");
-            if port_taken || !self.is_running() {
-                let what = if port_taken {
-                    "a port was taken"
-                } else {
-                    "it exited"
-                };
-                return Err((port_taken, format!("{what}\n{}", self.log_tail())));
+        self.process.wait_ready(START_TIMEOUT, &wanted, |p| {
+            if p.read_from("prosody.err", err_offset)
+                .contains("Failed to open server port")
+            {
+                return Readiness::PortTaken;
             }
-            let log = read_from(&self.dir.path().join("prosody.log"), log_offset);
+            let log = p.read_from("prosody.log", log_offset);
             let ready = wanted.iter().all(|(service, port)| {
                 log.contains(&format!(
                     "Activated service '{service}' on [127.0.0.1]:{port}"
                 )) && TcpStream::connect((Ipv4Addr::LOCALHOST, *port)).is_ok()
             });
             if ready {
-                return Ok(());
+                Readiness::Ready
+            } else {
+                Readiness::NotYet
             }
-            if Instant::now() > deadline {
-                let msg = format!("{wanted:?} not ready after {START_TIMEOUT:?}");
-                return Err((false, format!("{msg}\n{}", self.log_tail())));
-            }
-            sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log_len(&self, name: &str) -> u64 {
-        fs::metadata(self.dir.path().join(name)).map_or(0, |m| m.len())
-    }
-
-    /// Sends a signal to the real prosody process (runuser's child when run via runuser).
-    fn signal(&self, sig: &str) {
-        let Some(child) = self.child.as_ref() else {
-            return;
-        };
-        let pidfile = || fs::read_to_string(self.dir.path().join("prosody.pid")).ok();
-        let pid = server_pid(child.id())
-            .or_else(|| pidfile()?.trim().parse().ok())
-            .unwrap_or(child.id());
-        let _ = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status();
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.is_running() {
-            if Instant::now() > deadline {
-                return false;
-            }
-            sleep(Duration::from_millis(20));
-        }
-        true
-    }
-
-    fn reap(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait();
-        }
+        })
     }
 }
 
@@ -318,47 +211,39 @@ impl Drop for Prosody {
     }
 }
 
+/// SIGKILL to the server, then to runuser if it lingers; reaps it. No-op if not running.
+fn kill9(process: &mut ServerProcess) {
+    if process.is_running() {
+        signal(process, "KILL");
+        // runuser exits once its child is gone; kill it too in case it lingers.
+        process.kill_child();
+    }
+    process.reap();
+}
+
+/// Sends a signal to the real prosody process (runuser's child when run via runuser).
+fn signal(process: &ServerProcess, sig: &str) {
+    let Some(child) = process.child_id() else {
+        return;
+    };
+    let pidfile = || fs::read_to_string(process.path("prosody.pid")).ok();
+    let pid = server_pid(child)
+        .or_else(|| pidfile()?.trim().parse().ok())
+        .unwrap_or(child);
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
 /// Panics with a pointer to scripts/test when Prosody is not installed.
 fn check_installed() {
     for tool in ["prosody", "prosodyctl"] {
-        let found = std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false);
-        assert!(found, "`{tool}` not found in PATH. {INSTALL_HINT}");
+        assert!(
+            find_in_path(tool).is_some(),
+            "`{tool}` not found in PATH. {INSTALL_HINT}"
+        );
     }
-}
-
-/// Two distinct free ports on 127.0.0.1 (both held while choosing, then released).
-fn free_ports() -> (u16, u16) {
-    let bind = || TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-    let a = bind().expect("bind 127.0.0.1:0 to find a free port");
-    let b = bind().expect("bind 127.0.0.1:0 to find a free port");
-    let port = |l: &TcpListener| {
-        l.local_addr()
-            .expect("local_addr of a bound listener")
-            .port()
-    };
-    (port(&a), port(&b))
-}
-
-/// A Lua string literal.
-fn lua_str(s: &str) -> String {
-    format!(
-        "\"{}\"",
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    )
-}
-
-pub(super) fn running_as_root() -> bool {
-    // Effective uid, from /proc (no libc dependency needed).
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        .unwrap_or(false)
 }
 
 /// The pid of runuser's child, i.e. the real prosody process.
@@ -370,16 +255,4 @@ fn server_pid(runuser_pid: u32) -> Option<u32> {
         return None; // prosody was spawned directly (not root): signal it directly
     }
     children.split_whitespace().next()?.parse().ok()
-}
-
-/// The part of a file after `offset` bytes (the log of the current run only).
-pub(super) fn read_from(path: &Path, offset: u64) -> String {
-    match fs::read(path) {
-        Ok(bytes) => {
-            let start = (offset as usize).min(bytes.len());
-            String::from_utf8_lossy(&bytes[start..]).into_owned()
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => String::new(),
-        Err(e) => panic!("read {path:?}: {e}"),
-    }
 }

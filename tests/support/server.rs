@@ -123,8 +123,8 @@ impl XmppServer {
     /// The server's temp dir (config, data, logs); removed on drop.
     pub fn dir(&self) -> &Path {
         match self {
-            XmppServer::Prosody(s) => s.dir.path(),
-            XmppServer::Ejabberd(s) => s.dir.path(),
+            XmppServer::Prosody(s) => s.dir(),
+            XmppServer::Ejabberd(s) => s.dir(),
         }
     }
 
