@@ -10,13 +10,13 @@
 #[path = "daemon_alone/bare.rs"]
 mod bare;
 mod common;
-#[path = "daemon_alone/server.rs"]
-mod server;
+#[path = "daemon_alone/synthetic_server.rs"]
+mod synthetic_server;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, DaemonConfig};
+use common::daemon_process::{Daemon, DaemonConfig};
 use common::sink::SinkProcess;
 use common::{median, mib, size_label, Args, RoundResult};
 use tokio::net::TcpListener;
@@ -135,7 +135,7 @@ async fn run(args: &Args) {
         warmup: Duration::from_secs_f64(args.get("warmup", 1.0)),
         drain: Duration::from_secs_f64(args.get("drain", 30.0)),
     };
-    let binary = common::daemon::binary(args);
+    let binary = common::daemon_process::binary(args);
     println!("daemon: {}", binary.display());
     let mut rows = Vec::new();
     for (in_flight, body) in configs {
@@ -156,19 +156,19 @@ async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> R
         .expect("bind the synthetic XEP-0114 server");
     let config = DaemonConfig {
         server_port: listener.local_addr().expect("its address").port(),
-        domain: server::DOMAIN,
+        domain: synthetic_server::DOMAIN,
         sink_port: sink.port,
         max_in_flight: in_flight.max(256),
     };
     let mut daemon = Daemon::start(binary, &config);
-    let (tcp, leftover) = match server::accept(&listener, Duration::from_secs(15)).await {
+    let (tcp, leftover) = match synthetic_server::accept(&listener, Duration::from_secs(15)).await {
         Ok(accepted) => accepted,
         Err(error) => panic!("{error}\n{}", daemon.log()),
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_kb = daemon.rss_kb();
     let slots = in_flight as u32;
-    let mut load = server::ComponentLoad::new(tcp, leftover, slots, body);
+    let mut load = synthetic_server::ComponentLoad::new(tcp, leftover, slots, body);
     let bare = bare::BareClient::new(sink.port, in_flight, body);
     // Warm-up: connection pools fill, allocators grow; not counted.
     load.round(slots, plan.warmup, plan.drain).await;

@@ -22,7 +22,7 @@ mod server_process;
 
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, DaemonConfig, SECRET};
+use common::daemon_process::{Daemon, DaemonConfig, SECRET};
 use common::sink::SinkProcess;
 use common::{median, mib, size_label, Args, RoundResult};
 
@@ -100,7 +100,7 @@ async fn run(args: &Args, plan: &Plan, server: &prosody::Prosody, users: &[Strin
         sink_port: sink.port,
         max_in_flight: (plan.clients * plan.window as usize).max(256),
     };
-    let binary = common::daemon::binary(args);
+    let binary = common::daemon_process::binary(args);
     let mut daemon = Daemon::start(&binary, &config);
     let echo = echo::start(server.component_port, ECHO, SECRET, LOGIN_TIMEOUT)
         .await

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use minidom::Element;
 use support::client::{to_xml, XmppClient};
-use support::server::{Server, XmppServer};
+use support::xmpp_server::{Server, XmppServer};
 
 const T: Duration = Duration::from_secs(10);
 const CLIENT_NS: &str = "jabber:client";

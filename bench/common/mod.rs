@@ -4,10 +4,10 @@
 // Each benchmark uses only part of this module.
 #![allow(dead_code)]
 
-pub mod daemon;
+pub mod daemon_process;
+pub mod peer_xml;
 pub mod sink;
 pub mod wire;
-pub mod xml;
 
 use std::collections::HashMap;
 use std::str::FromStr;

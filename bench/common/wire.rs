@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
-use super::xml::{self, Scanner};
+use super::peer_xml::{self, Scanner};
 use super::Done;
 
 /// Bytes gathered before one write, at most (more slots wait for the next write).
@@ -104,9 +104,9 @@ pub fn spawn_reader(
         // Ends at end of stream or on an error: the connection is closed when the bench ends.
         loop {
             while let Some(range) = scanner.next_message() {
-                let tag = xml::start_tag(&scanner.bytes()[range]);
-                let slot = xml::attr(tag, key.attr)
-                    .and_then(|jid| xml::slot_of(jid, key.prefix))
+                let tag = peer_xml::start_tag(&scanner.bytes()[range]);
+                let slot = peer_xml::attr(tag, key.attr)
+                    .and_then(|jid| peer_xml::slot_of(jid, key.prefix))
                     .filter(|k| *k < key.slots);
                 let Some(k) = slot else {
                     strays += 1;
@@ -116,7 +116,7 @@ pub fn spawn_reader(
                     continue;
                 };
                 let slot = key.base + k;
-                let error = xml::attr(tag, "type") == Some(b"error".as_slice());
+                let error = peer_xml::attr(tag, "type") == Some(b"error".as_slice());
                 let latency_us = times.latency_us(slot);
                 if done
                     .send(Done {
@@ -151,7 +151,7 @@ pub async fn read_until<R: AsyncRead + Unpin>(
 ) -> io::Result<usize> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Some(at) = xml::find(buf, needle, from) {
+        if let Some(at) = peer_xml::find(buf, needle, from) {
             return Ok(at);
         }
         buf.reserve(16 * 1024);

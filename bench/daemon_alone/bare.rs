@@ -16,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinSet;
 
 use crate::common::RoundResult;
-use crate::server::DOMAIN;
+use crate::synthetic_server::DOMAIN;
 
 /// The daemon's request headers are matched too (its `webhook-id` has this length).
 const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");

@@ -20,8 +20,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use crate::common::peer_xml;
 use crate::common::wire::{self, lossy, SentTimes, SlotKey};
-use crate::common::xml;
 use crate::common::{closed_loop, Done, RoundResult};
 
 const HOST: &str = "localhost";
@@ -53,7 +53,7 @@ pub async fn login(
     wire::read_until(&mut tcp, &mut buf, b"</stream:features>", 0, timeout)
         .await
         .map_err(|e| fail("features", e))?;
-    let credentials = xml::base64(format!("\0{user}\0{password}").as_bytes());
+    let credentials = peer_xml::base64(format!("\0{user}\0{password}").as_bytes());
     let auth = format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{credentials}</auth>"
     );
@@ -84,7 +84,9 @@ pub async fn login(
         .map_err(|e| fail("bind result", e))?;
     let result = &buf[..end];
     let jid = format!("{user}@{HOST}/{RESOURCE}");
-    if xml::find(result, b"result", 0).is_none() || xml::find(result, jid.as_bytes(), 0).is_none() {
+    if peer_xml::find(result, b"result", 0).is_none()
+        || peer_xml::find(result, jid.as_bytes(), 0).is_none()
+    {
         return Err(format!("{user}: bind failed: {}", lossy(result)));
     }
     tcp.write_all(b"<presence/>")

@@ -11,8 +11,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+use crate::common::peer_xml::{self, Scanner};
 use crate::common::wire::{self, lossy};
-use crate::common::xml::{self, Scanner};
 
 /// Connects as `domain` and starts answering; the task returns how many it answered.
 pub async fn start(
@@ -40,7 +40,7 @@ pub async fn start(
     let close = wire::read_until(&mut tcp, &mut buf, b">", open, timeout)
         .await
         .map_err(|e| fail("stream header", e))?;
-    let id = xml::attr(&buf[open..=close], "id")
+    let id = peer_xml::attr(&buf[open..=close], "id")
         .map(lossy)
         .ok_or_else(|| format!("echo component {domain}: no stream id: {}", lossy(&buf)))?;
     let digest: String = Sha1::digest(format!("{id}{secret}"))
@@ -56,7 +56,7 @@ pub async fn start(
         .await
         .map_err(|e| fail("handshake answer", e))?
         + 1;
-    if xml::find(&buf[close..end], b"<handshake", 0).is_none() {
+    if peer_xml::find(&buf[close..end], b"<handshake", 0).is_none() {
         return Err(format!(
             "echo component {domain}: handshake refused: {}",
             lossy(&buf[close + 1..])
@@ -76,11 +76,12 @@ async fn serve(tcp: TcpStream, leftover: Vec<u8>) -> u64 {
         out.clear();
         while let Some(range) = scanner.next_message() {
             let stanza = &scanner.bytes()[range];
-            let tag = xml::start_tag(stanza);
-            if xml::attr(tag, "type") == Some(b"error".as_slice()) {
+            let tag = peer_xml::start_tag(stanza);
+            if peer_xml::attr(tag, "type") == Some(b"error".as_slice()) {
                 continue;
             }
-            let (Some(from), Some(to)) = (xml::attr(tag, "from"), xml::attr(tag, "to")) else {
+            let (Some(from), Some(to)) = (peer_xml::attr(tag, "from"), peer_xml::attr(tag, "to"))
+            else {
                 continue;
             };
             out.extend_from_slice(b"<message from='");
@@ -88,7 +89,7 @@ async fn serve(tcp: TcpStream, leftover: Vec<u8>) -> u64 {
             out.extend_from_slice(b"' to='");
             out.extend_from_slice(from);
             out.extend_from_slice(b"' type='chat'><body>");
-            out.extend_from_slice(xml::body(stanza).unwrap_or_default());
+            out.extend_from_slice(peer_xml::body(stanza).unwrap_or_default());
             out.extend_from_slice(b"</body></message>");
             answered += 1;
         }

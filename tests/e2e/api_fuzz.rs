@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::fixture::World;
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error() {

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::fixture::{ask, body, World};
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 const BOT_START_TIMEOUT: Duration = Duration::from_secs(10);
 const SILENCE: Duration = Duration::from_secs(2);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::fixture::{ask, body, config_for, error_of, Daemon, World};
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 fn owned(error: (&str, &str, Option<&str>)) -> (String, String, Option<String>) {
     (error.0.into(), error.1.into(), error.2.map(str::to_string))

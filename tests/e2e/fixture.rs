@@ -17,8 +17,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::support::client::{to_xml, XmppClient};
-use crate::support::server::{Server, XmppServer};
-use crate::webhook::{scripted_bot, Canned, WebhookServer};
+use crate::support::xmpp_server::{Server, XmppServer};
+use crate::webhook_server::{scripted_bot, Canned, WebhookServer};
 
 pub const DOMAIN: &str = "bot.localhost";
 pub const SECRET: &str = "component-secret";
@@ -79,7 +79,7 @@ impl Drop for Daemon {
 macro_rules! on_both_servers {
     ($name:ident) => {
         mod $name {
-            use crate::support::server::Server;
+            use crate::support::xmpp_server::Server;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn prosody() {

@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 
 use crate::fixture::{ask, body, config_for, wait_component_online, World, DOMAIN, SECRET, WAIT};
 use crate::support::client::XmppClient;
-use crate::support::server::Server;
-use crate::webhook::{scripted_bot, WebhookServer};
+use crate::support::xmpp_server::Server;
+use crate::webhook_server::{scripted_bot, WebhookServer};
 
 const TOKEN: &str = "hostile-api-token-0123456789";
 const BINARY: &str = env!("CARGO_BIN_EXE_component-http");

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::fixture::{body, error_of, is_chat_state_notice, World, DOMAIN, WAIT};
 use crate::support::client::{to_xml, XmppClient};
-use crate::support::server::Server;
-use crate::webhook::{scripted_bot, Canned};
+use crate::support::xmpp_server::Server;
+use crate::webhook_server::{scripted_bot, Canned};
 
 /// How long the other user may wait for an answer while the flood goes on. Before the
 /// bounds, the flooded daemon did not even read the other user's message for tens of

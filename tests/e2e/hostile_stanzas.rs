@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use crate::fixture::{ask, body, error_of, next_message, World, DOMAIN, WAIT};
 use crate::hostile_api::{post, world_with_api};
 use crate::support::client::{to_xml, XmppClient};
-use crate::support::server::Server;
-use crate::webhook::{scripted_bot, Canned};
+use crate::support::xmpp_server::Server;
+use crate::webhook_server::{scripted_bot, Canned};
 
 /// `<a xmlns='urn:x'><a>…</a></a>`, `levels` deep, inside a stanza's start and end tags.
 fn nested(start: &str, end: &str, levels: usize) -> String {

@@ -48,8 +48,8 @@ use minidom::Element;
 use serde_json::{json, Value};
 
 use crate::fixture::{config_for, is_chat_state_notice, Daemon};
-use crate::support::server::XmppServer;
-use crate::webhook::Canned;
+use crate::support::xmpp_server::XmppServer;
+use crate::webhook_server::Canned;
 
 const BOT: &str = "echo@bot.localhost";
 const TOKEN: &str = "instances-api-token-0123456789";

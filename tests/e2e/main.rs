@@ -10,15 +10,15 @@ mod support;
 
 #[macro_use]
 mod fixture;
-mod webhook;
+mod webhook_server;
 
-mod api;
 mod api_fuzz;
 mod examples;
 mod failures;
 mod hostile_api;
 mod hostile_dispatch;
 mod hostile_stanzas;
+mod http_api;
 mod instances;
 mod messages;
 mod presence_and_iq;

@@ -1,7 +1,7 @@
 //! Replies built from the webhook's JSON: echo, addressing, raw stanzas, media types.
 
 use crate::fixture::{ask, body, next_message, World, DOMAIN};
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 async fn echo_round_trip_and_request_fields(server: Server) {
     let world = World::start_on(server, "").await;

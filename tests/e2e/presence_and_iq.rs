@@ -1,7 +1,7 @@
 //! The always-online contact and the iq rules: answered here unless forwarded.
 
 use crate::fixture::{error_of, World, DOMAIN, WAIT};
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 async fn subscribe_and_probe_are_answered_by_the_component(server: Server) {
     let world = World::start_on(server, "").await;

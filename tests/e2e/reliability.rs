@@ -12,8 +12,8 @@ use crate::fixture::{
     ask, body, config_for, error_of, next_message, wait_component_online, Daemon, World, WAIT,
 };
 use crate::support::client::XmppClient;
-use crate::support::server::Server;
-use crate::webhook::{scripted_bot, Canned};
+use crate::support::xmpp_server::Server;
+use crate::webhook_server::{scripted_bot, Canned};
 
 fn owned(error: (&str, &str, Option<&str>)) -> (String, String, Option<String>) {
     (error.0.into(), error.1.into(), error.2.map(str::to_string))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fixture::{ask, body, config_for, Daemon, World, DOMAIN, WAIT};
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 async fn unicode_and_a_20_kb_body_round_trip(server: Server) {
     let world = World::start_on(server, "").await;

@@ -12,9 +12,9 @@ use minidom::Element;
 use tokio::sync::watch;
 
 use crate::client_report::{ClientReport, Message, Outcome, Resent};
+use crate::echo_webhook::HookRecord;
 use crate::schedule::{Online, ServerState};
 use crate::support::client::{to_xml, XmppClient};
-use crate::webhook::HookRecord;
 use crate::{id, secs, user, BOT, CHAT_STATES_NS, CLIENT_NS, STANZAS_NS};
 use crate::{LOAD_DEADLINE, LOGIN_ATTEMPTS, OVERDUE, SEND_FOR};
 

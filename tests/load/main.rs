@@ -51,10 +51,10 @@ mod support;
 
 mod client_load;
 mod client_report;
-mod daemon;
+mod daemon_in_process;
+mod echo_webhook;
 mod schedule;
 mod totals;
-mod webhook;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -65,13 +65,13 @@ use tokio::task::JoinHandle;
 
 use client_load::{quiet_expected_panics, ClientLoad};
 use client_report::ClientReport;
-use daemon::{capture_daemon_log, disconnected_windows, print_daemon_log_summary};
-use daemon::{wait_component_online, Daemon};
+use daemon_in_process::{capture_daemon_log, disconnected_windows, print_daemon_log_summary};
+use daemon_in_process::{wait_component_online, Daemon};
+use echo_webhook::Webhook;
 use schedule::{Online, Restart, ServerState, Timeline};
 use support::client::XmppClient;
-use support::server::Server;
+use support::xmpp_server::Server;
 use totals::Totals;
-use webhook::Webhook;
 
 const DOMAIN: &str = "bot.localhost";
 const SECRET: &str = "load-secret";

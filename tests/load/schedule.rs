@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::support::server::XmppServer;
-use crate::webhook::Webhook;
+use crate::echo_webhook::Webhook;
+use crate::support::xmpp_server::XmppServer;
 use crate::{secs, CLIENTS, LOAD_DEADLINE, OUTAGE_CLEARANCE, RESTARTS, SETTLE};
 use crate::{WEBHOOK_DOWN_AT, WEBHOOK_DOWN_FOR};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::client_report::{ClientReport, Outcome, Resent};
-use crate::webhook::HookRecord;
+use crate::echo_webhook::HookRecord;
 use crate::{id, secs, OVERDUE, STALL};
 
 pub struct Totals {

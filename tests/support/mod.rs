@@ -1,5 +1,5 @@
 //! Shared integration-test harness: a real Prosody (`prosody`) or ejabberd (`ejabberd`)
-//! per test, either behind `server::XmppServer`, and real XMPP users driven through
+//! per test, either behind `xmpp_server::XmppServer`, and real XMPP users driven through
 //! slixmpp (`client`); what both server harnesses share is `server_process`. Include it
 //! with `mod support;`.
 // Each test binary uses only part of the harness.
@@ -10,5 +10,5 @@ pub mod client;
 pub mod ejabberd;
 pub mod process_tree;
 pub mod prosody;
-pub mod server;
 pub mod server_process;
+pub mod xmpp_server;

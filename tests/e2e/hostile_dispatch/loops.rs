@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{api_send, metrics};
 use crate::examples::ExampleBot;
 use crate::fixture::{ask, body, logged_lines_with, World, DOMAIN};
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 const TOKEN: &str = "hostile-dispatch-token-0123456789";
 /// How long the dropped stanzas may take to be counted.

@@ -15,8 +15,8 @@ use super::{
 use crate::fixture::{wait_component_online, DOMAIN, SECRET, WAIT};
 use crate::support::client::XmppClient;
 use crate::support::ejabberd::Ejabberd;
-use crate::support::server::XmppServer;
-use crate::webhook::WebhookServer;
+use crate::support::xmpp_server::XmppServer;
+use crate::webhook_server::WebhookServer;
 
 /// The kill test kills `a` this long after the first send...
 const KILL_AT: Duration = Duration::from_secs(3);

@@ -10,8 +10,8 @@ use super::{connections_to, echo, is_answer, message, wait_connections, Instance
 use crate::fixture::{body, error_of, wait_component_online, DOMAIN, SECRET, WAIT};
 use crate::support::client::{to_xml, XmppClient};
 use crate::support::prosody::Prosody;
-use crate::support::server::XmppServer;
-use crate::webhook::WebhookServer;
+use crate::support::xmpp_server::XmppServer;
+use crate::webhook_server::WebhookServer;
 
 /// Pings the domain until the component answers `result` (as `wait_component_online`,
 /// at most 60 pings, each waited for 1 s, 0.1 s apart); returns each ping's fate and when

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::fixture::{ask, body, next_message, World, WAIT};
-use crate::support::server::Server;
+use crate::support::xmpp_server::Server;
 
 const TOKEN: &str = "e2e-api-token-0123456789";
 
