@@ -23,7 +23,7 @@ pub fn parse_stanza(text: &str, max_depth: usize) -> Result<Element, XmlError> {
     }
     let element = into_component_namespace(element);
     if !element.has_ns(COMPONENT_NS) || !matches!(element.name(), "message" | "presence" | "iq") {
-        return Err(XmlError::NotAStanza(element.name().to_string()));
+        return Err(XmlError::NotAStanza(element.name().into()));
     }
     Ok(element)
 }
@@ -32,7 +32,7 @@ pub fn parse_stanza(text: &str, max_depth: usize) -> Result<Element, XmlError> {
 /// `Element::from_reader_with_prefixes` does, but with the depth counted before each element
 /// opens: a tree deeper than `max_depth` is never built (its drop would recurse as deep).
 fn read_element(bytes: &mut &[u8], max_depth: usize) -> Result<Element, XmlError> {
-    let malformed = |error: &dyn std::fmt::Display| XmlError::Malformed(error.to_string());
+    let malformed = |error: &dyn std::fmt::Display| XmlError::Malformed(error.to_string().into());
     let mut reader = RawReader::new(bytes);
     let mut builder =
         TreeBuilder::new().with_prefixes_stack(vec![Some(COMPONENT_NS.to_string()).into()]);

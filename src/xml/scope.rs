@@ -10,7 +10,7 @@ use super::XmlError;
 
 /// An element's text is not well-formed (namespaced) XML: why.
 pub(super) fn malformed<T>(why: impl Into<String>) -> Result<T, XmlError> {
-    Err(XmlError::Malformed(why.into()))
+    Err(XmlError::Malformed(why.into().into()))
 }
 
 /// One attribute of a start tag: its name as written, its value decoded.

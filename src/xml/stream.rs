@@ -289,7 +289,7 @@ fn text(bytes: &[u8]) -> Result<&str, XmlError> {
 }
 
 fn malformed(why: impl Into<String>) -> XmlError {
-    XmlError::Malformed(why.into())
+    XmlError::Malformed(why.into().into())
 }
 
 #[cfg(test)]
