@@ -56,6 +56,9 @@ mod tests {
 
     #[test]
     fn an_error_is_three_words() {
-        assert_eq!(std::mem::size_of::<XmlError>(), 3 * std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<XmlError>(),
+            3 * std::mem::size_of::<usize>()
+        );
     }
 }
