@@ -187,25 +187,41 @@ async fn a_flood_with_the_defaults_does_not_starve_another_user(server: Server) 
 }
 on_both_servers!(a_flood_with_the_defaults_does_not_starve_another_user);
 
+/// Alice floods `count` stanzas (`what`, in the log) to the addresses `to` gives, with the rate limit off and the
+/// webhook taking `delay` for each of hers, while Bob must still be answered; every stanza of
+/// hers gets a reply or a refusal.
+async fn flood_without_rate_limit(
+    server: Server,
+    delay: Duration,
+    what: &str,
+    count: usize,
+    to: impl Fn(usize) -> String,
+) -> Outcomes {
+    let world = World::start_with_on(server, slow_for_alice(delay), "rate_limit = false").await;
+    let mut alice = world.client("alice").await;
+    let mut bob = world.client("bob").await;
+    let early = flood(&mut alice, count, to).await;
+    another_user_is_answered(&mut bob, server).await;
+    let outcomes = outcomes_of(&mut alice, early, count).await;
+    println!(
+        "[hostile_dispatch] {}: {what}, {count}: {outcomes:?}",
+        server.name()
+    );
+    assert_eq!(outcomes.refused() + outcomes.replies, count, "{outcomes:?}");
+    outcomes
+}
+
 async fn one_conversation_holds_at_most_its_queue(server: Server) {
     // Without the rate limit, the per-conversation cap alone bounds the flood.
     const FLOOD: usize = 500;
-    let world = World::start_with_on(
+    let outcomes = flood_without_rate_limit(
         server,
-        slow_for_alice(Duration::from_millis(200)),
-        "rate_limit = false",
+        Duration::from_millis(200),
+        "one conversation",
+        FLOOD,
+        |_| format!("echo@{DOMAIN}"),
     )
     .await;
-    let mut alice = world.client("alice").await;
-    let mut bob = world.client("bob").await;
-    let early = flood(&mut alice, FLOOD, |_| format!("echo@{DOMAIN}")).await;
-    another_user_is_answered(&mut bob, server).await;
-    let outcomes = outcomes_of(&mut alice, early, FLOOD).await;
-    println!(
-        "[hostile_dispatch] {}: one conversation, {FLOOD}: {outcomes:?}",
-        server.name()
-    );
-    assert_eq!(outcomes.refused() + outcomes.replies, FLOOD, "{outcomes:?}");
     // The flood reaches the daemon within a fraction of a second, while the webhook takes
     // 200 ms per call: 1 in progress and 32 waiting, plus what drained meanwhile.
     assert!((33..=60).contains(&outcomes.replies), "{outcomes:?}");
@@ -225,25 +241,14 @@ async fn one_sender_across_many_conversations_holds_at_most_its_share(server: Se
     // pile up until they fill the slots.
     const CONVERSATIONS: usize = 20;
     const FLOOD: usize = 600;
-    let world = World::start_with_on(
+    let outcomes = flood_without_rate_limit(
         server,
-        slow_for_alice(Duration::from_secs(2)),
-        "rate_limit = false",
+        Duration::from_secs(2),
+        "20 conversations",
+        FLOOD,
+        |n| format!("echo{}@{DOMAIN}", n % CONVERSATIONS),
     )
     .await;
-    let mut alice = world.client("alice").await;
-    let mut bob = world.client("bob").await;
-    let early = flood(&mut alice, FLOOD, |n| {
-        format!("echo{}@{DOMAIN}", n % CONVERSATIONS)
-    })
-    .await;
-    another_user_is_answered(&mut bob, server).await;
-    let outcomes = outcomes_of(&mut alice, early, FLOOD).await;
-    println!(
-        "[hostile_dispatch] {}: {CONVERSATIONS} conversations, {FLOOD}: {outcomes:?}",
-        server.name()
-    );
-    assert_eq!(outcomes.refused() + outcomes.replies, FLOOD, "{outcomes:?}");
     assert!((64..=100).contains(&outcomes.replies), "{outcomes:?}");
     let busy = "Too many stanzas in flight from this sender";
     assert!(
