@@ -28,7 +28,6 @@ use crate::config::ComponentConfig;
 use crate::deadline::{after, Deadline};
 use crate::handle::ComponentHandle;
 use crate::stanza::error::StanzaError;
-use crate::stanza::fields::SendPolicy;
 use crate::stanza::local::{route, Route};
 use crate::stanza::reply::{answer, Answer};
 use crate::stanza::request::request_body;
@@ -68,8 +67,6 @@ enum Work {
 }
 
 struct Inner {
-    domain: String,
-    max_depth: usize,
     forwarded: Vec<Kind>,
     max_stanza_size: usize,
     webhook: Webhook,
@@ -93,8 +90,6 @@ impl Dispatcher {
         handle: Arc<ComponentHandle>,
     ) -> Dispatcher {
         let inner = Arc::new(Inner {
-            domain: config.domain.clone(),
-            max_depth: config.max_depth,
             forwarded: config.stanzas.clone(),
             max_stanza_size: config.max_stanza_size,
             webhook,
@@ -121,7 +116,7 @@ impl Dispatcher {
         let inner = &self.inner;
         inner.handle.metrics().received(inbound.kind()).inc();
         tracing::debug!(
-            domain = %inner.domain,
+            domain = %inner.handle.domain(),
             kind = inbound.kind().as_str(),
             from = inbound.from(),
             to = inbound.to(),
@@ -191,14 +186,6 @@ impl Dispatcher {
 }
 
 impl Inner {
-    /// What the component's replies must satisfy.
-    fn policy(&self) -> SendPolicy<'_> {
-        SendPolicy {
-            domain: &self.domain,
-            max_depth: self.max_depth,
-        }
-    }
-
     /// One worker: takes ready calls one at a time, and stays with a conversation while it
     /// has stanzas waiting. Its timers serve each of its calls in turn.
     async fn work(self: Arc<Self>, calls: async_channel::Receiver<Call>) {
@@ -275,7 +262,7 @@ impl Inner {
         let mut answer = loop {
             tokio::select! {
                 delivery = &mut delivery => {
-                    let answer = answer(inbound, &delivery.outcome, &self.policy());
+                    let answer = answer(inbound, &delivery.outcome, &self.handle.send_policy());
                     for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
                         self.handle.record_webhook_error(&trouble);
                         self.warn(inbound, &trouble, &answer.stanzas);
@@ -300,14 +287,14 @@ impl Inner {
     /// Queues the answers to `inbound` (one that cannot be written is replaced by an error).
     fn queue_answers(&self, inbound: &Head, stanzas: Vec<Element>) {
         for stanza in self.handle.write_answers(stanzas, inbound) {
-            tracing::debug!(domain = %self.domain, to = inbound.from(), "reply queued");
+            tracing::debug!(domain = %self.handle.domain(), to = inbound.from(), "reply queued");
             self.handle.queue_written(stanza, inbound.from());
         }
     }
 
     /// Queues one stanza for the server connection.
     fn queue(&self, inbound: &Head, stanza: Element) {
-        tracing::debug!(domain = %self.domain, kind = stanza.name(), to = stanza.attr("to"), "reply queued");
+        tracing::debug!(domain = %self.handle.domain(), kind = stanza.name(), to = stanza.attr("to"), "reply queued");
         self.handle.queue_reply(&stanza, inbound.from());
     }
 
@@ -323,7 +310,7 @@ impl Inner {
     fn warn(&self, inbound: &Head, trouble: &str, answered: &[Element]) {
         tracing::warn!(
             "{}: {trouble} (for a {} from {}); answered with {}",
-            self.domain,
+            self.handle.domain(),
             inbound.kind().as_str(),
             inbound.from(),
             describe(answered)

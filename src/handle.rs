@@ -139,8 +139,8 @@ impl ComponentHandle {
         &self.metrics
     }
 
-    /// What a stanza sent through the API must satisfy (a webhook's replies: the
-    /// dispatcher's own policy, the same values).
+    /// What every stanza this component sends must satisfy, whoever described it (a
+    /// webhook's reply, an API request).
     pub fn send_policy(&self) -> SendPolicy<'_> {
         SendPolicy {
             domain: &self.domain,

@@ -1,14 +1,12 @@
-//! The pure heart of the daemon: what a received stanza means, what the webhook is sent,
-//! and which stanzas go back. No I/O here: no tokio, no HTTP, only XML and JSON values.
+//! The pure heart of the daemon, the webhook contract (docs/contract.md): what a received
+//! stanza means, what the webhook is sent, and which stanzas go back. No I/O here: no tokio,
+//! no HTTP, only XML and JSON values; the XML itself is read and written by [`crate::xml`].
 //!
-//! - [`stream`], [`parse`]: the server's stream, cut into elements and read into `Element`s.
-//! - [`xml`]: stanza text ⇄ `Element`.
-//! - [`outgoing`]: a stanza written for the server's stream, as it waits in the outbox.
 //! - [`request`]: a received stanza → the JSON body POSTed to the webhook.
 //! - [`reply`]: the webhook's answer (or failure) → the stanzas to send back.
 //! - [`error`]: stanza errors and the HTTP status table.
 //! - [`local`]: what the component answers itself (presence, ping, disco).
-//! - [`scan`]: finding the bytes to escape, and the characters XML forbids, word by word.
+//! - [`fields`]: a JSON object that describes a stanza (a webhook reply, an API request).
 
 pub mod error;
 pub mod fields;

@@ -1,5 +1,5 @@
 //! The HTTP edge: POSTing the JSON request (signed, with a `webhook-id` that stays the same
-//! across retries) on a keep-alive connection ([`connection`]), and reading
+//! across retries) on a keep-alive connection ([`pool`]), and reading
 //! at most `max_response_size` of the answer. What it returns carries no HTTP types, so the
 //! stanza mapping stays pure.
 

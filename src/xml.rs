@@ -1,6 +1,6 @@
-//! The XML layer: the server's stream cut into elements ([`stream`], [`parse`]), a stanza
+//! The XML layer: the server's stream cut into elements ([`stream`], [`parse`], [`scope`]), a stanza
 //! given as text read into an `Element` ([`document`]), and elements written back as XML
-//! ([`write`], [`outgoing`]); [`scan`] finds the bytes to escape and the characters XML
+//! ([`mod@write`], [`outgoing`]); [`scan`] finds the bytes to escape and the characters XML
 //! forbids, a word at a time.
 //!
 //! This layer knows XML and the three stanza names, and nothing of JSON, webhooks or

@@ -18,11 +18,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use minidom::Element;
+use prometheus_client::metrics::counter::Counter;
 
 use super::rate_limit::{RateLimiter, SenderKey};
 use crate::config::ComponentConfig;
-use prometheus_client::metrics::counter::Counter;
-
 use crate::metrics::ComponentMetrics;
 use crate::stanza::error::StanzaError;
 use crate::stanza::Head;
@@ -146,7 +145,7 @@ impl Refusal {
         }
     }
 
-    /// What the log says the first time, after "a <kind> from <sender> to <address>".
+    /// What the log says the first time, after "a `kind` from `sender` to `address`".
     pub fn explanation(self) -> &'static str {
         match self {
             Refusal::OwnDomain => {

@@ -103,7 +103,7 @@ impl Connections {
         }
     }
 
-    /// Every [`SWEEP_EVERY`], closes the unused connections that the webhook closed (their
+    /// Every `SWEEP_EVERY`, closes the unused connections that the webhook closed (their
     /// I/O is done here, which sees it) or that were unused for [`IDLE_TIMEOUT`]. To be
     /// spawned: it holds them weakly, and ends once they are dropped.
     pub fn sweep(&self) -> impl Future<Output = ()> + Send + 'static {

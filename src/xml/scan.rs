@@ -49,7 +49,7 @@ fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
 
 /// Whether `byte` may need escaping in XML text, an XML attribute or a JSON string:
 /// a control character, `&`, `<`, `>`, `'`, `"` or `\`. Written without branches, so that
-/// [`clean_blocks`] becomes SIMD.
+/// `clean_blocks` becomes SIMD.
 pub fn is_special(byte: u8) -> bool {
     (byte < 0x20)
         | (byte == b'&')

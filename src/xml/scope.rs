@@ -9,8 +9,8 @@ use minidom::rxml::{Namespace, NcName};
 use super::XmlError;
 
 /// An element's text is not well-formed (namespaced) XML: why.
-pub(super) fn malformed<T>(why: impl Into<String>) -> Result<T, XmlError> {
-    Err(XmlError::Malformed(why.into().into()))
+pub(super) fn malformed<T>(why: impl Into<Box<str>>) -> Result<T, XmlError> {
+    Err(XmlError::Malformed(why.into()))
 }
 
 /// One attribute of a start tag: its name as written, its value decoded.

@@ -288,8 +288,8 @@ fn text(bytes: &[u8]) -> Result<&str, XmlError> {
     }
 }
 
-fn malformed(why: impl Into<String>) -> XmlError {
-    XmlError::Malformed(why.into().into())
+fn malformed(why: impl Into<Box<str>>) -> XmlError {
+    XmlError::Malformed(why.into())
 }
 
 #[cfg(test)]

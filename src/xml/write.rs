@@ -1,5 +1,5 @@
 //! Elements written as XML text: a stanza exactly as it was received (every attribute, child
-//! and extension), into a string or, through [`XmlSink`], into any other text (the webhook
+//! and extension), into a string or, through `XmlSink`, into any other text (the webhook
 //! request's JSON string).
 
 use minidom::rxml::Namespace;
@@ -8,8 +8,8 @@ use minidom::{Element, Node};
 use super::scan::{escape_with, is_xml_text};
 use super::{XmlError, COMPONENT_NS};
 
-/// Where a stanza is written: XML text, or XML text inside a JSON string
-/// ([`super::request`]). The writer hands over markup (names, which never need escaping),
+/// Where a stanza is written: XML text, or XML text inside a JSON string (the contract's
+/// webhook request). The writer hands over markup (names, which never need escaping),
 /// character data and attribute values; each sink escapes them in one pass.
 pub(crate) trait XmlSink {
     fn markup(&mut self, markup: &str);

@@ -76,10 +76,10 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentSocket, Xmpp
     let Some(stream_id) = stream_id else {
         // Without an id there is no handshake; the server will say why in a stream error.
         return Err(match stream.next().await {
-            Ok(Received::Element(element) | Received::TooDeep(element)) => {
+            Ok(Some(Received::Element(element) | Received::TooDeep(element))) => {
                 refusal(&element, domain)
             }
-            Ok(Received::Silent) | Err(_) => XmppError::HandshakeClosed {
+            Ok(None) | Err(_) => XmppError::HandshakeClosed {
                 domain: domain.clone(),
             },
         });
@@ -91,13 +91,13 @@ async fn connect_inner(config: &ComponentConfig) -> Result<ComponentSocket, Xmpp
         .map_err(io_error)?;
     loop {
         match stream.next().await {
-            Ok(Received::Element(element)) if element.is("handshake", COMPONENT_NS) => {
+            Ok(Some(Received::Element(element))) if element.is("handshake", COMPONENT_NS) => {
                 return Ok(stream)
             }
-            Ok(Received::Element(element) | Received::TooDeep(element)) => {
+            Ok(Some(Received::Element(element) | Received::TooDeep(element))) => {
                 return Err(refusal(&element, domain))
             }
-            Ok(Received::Silent) => continue,
+            Ok(None) => continue,
             Err(XmppError::Closed | XmppError::ClosedAbruptly) => {
                 return Err(XmppError::HandshakeClosed {
                     domain: domain.clone(),

@@ -1,5 +1,5 @@
 //! One live component stream: reads stanzas while a `max_in_flight` permit is free (else TCP
-//! back-pressure), writes queued replies in bursts (through [`super::outgoing`]), keeps an
+//! back-pressure), writes queued replies in bursts (through [`super::writer`]), keeps an
 //! idle connection alive with pings, and stops reading at the first hard error.
 
 use std::time::Duration;
@@ -105,11 +105,11 @@ async fn serve_stream(
                 slot_free = true;
             }
             item = stream.next(), if slot_free => match item? {
-                Received::Silent => {
+                None => {
                     send_keepalive(stream, context.handle).await?;
                     last_write = Instant::now();
                 }
-                received => {
+                Some(received) => {
                     let held = take_slot(context).await?;
                     slot_free = context.handle.has_free_slot();
                     unsent.extend(handle(received, held, context)?);
@@ -135,8 +135,8 @@ async fn salvage(stream: &mut ComponentSocket, context: &SessionContext<'_>) {
     let mut salvaged = 0usize;
     loop {
         let received = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Ok(Ok(Received::Silent)) => continue,
-            Ok(Ok(received)) => received,
+            Ok(Ok(None)) => continue,
+            Ok(Ok(Some(received))) => received,
             Ok(Err(_)) | Err(_) => break,
         };
         let Ok(Ok(held)) = tokio::time::timeout_at(deadline, take_slot(context)).await else {
@@ -168,7 +168,6 @@ fn handle(
     let element = match received {
         Received::Element(element) => element,
         Received::TooDeep(head) => return Ok(refuse_too_deep(head, context)),
-        Received::Silent => return Ok(Vec::new()),
     };
     if let Some(error) = ServerStreamError::from_element(&element) {
         return Err(XmppError::StreamError(error));

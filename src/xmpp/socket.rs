@@ -24,8 +24,6 @@ pub enum Received {
     Element(Element),
     /// An element nested past `max_depth`: its start tag alone, to answer its sender.
     TooDeep(Element),
-    /// Nothing for the keepalive time: time to ping the server.
-    Silent,
 }
 
 /// An open component connection.
@@ -65,13 +63,14 @@ impl ComponentSocket {
         }
     }
 
-    /// The next element; [`XmppError::Closed`] for the end of the stream. Cancel-safe: what
-    /// was read stays in the buffer.
-    pub async fn next(&mut self) -> Result<Received, XmppError> {
+    /// The next element, or `None` when the server was silent for the keepalive time (time
+    /// to ping it); [`XmppError::Closed`] for the end of the stream. Cancel-safe: what was
+    /// read stays in the buffer.
+    pub async fn next(&mut self) -> Result<Option<Received>, XmppError> {
         match self.event().await? {
-            None => Ok(Received::Silent),
-            Some(Event::Element(element)) => Ok(Received::Element(element)),
-            Some(Event::TooDeep(head)) => Ok(Received::TooDeep(head)),
+            None => Ok(None),
+            Some(Event::Element(element)) => Ok(Some(Received::Element(element))),
+            Some(Event::TooDeep(head)) => Ok(Some(Received::TooDeep(head))),
             Some(Event::Footer) => Err(XmppError::Closed),
             Some(Event::Header { .. }) => Err(XmppError::Unreadable(XmlError::Malformed(
                 "a second stream header".into(),
@@ -215,7 +214,10 @@ mod tests {
     #[tokio::test]
     async fn a_quiet_stream_between_elements_is_only_silent() {
         let mut stream = stream_after(b"<presence from='a@b'/>", Duration::from_millis(100)).await;
-        assert!(matches!(stream.next().await, Ok(Received::Element(_))));
+        assert!(matches!(
+            stream.next().await,
+            Ok(Some(Received::Element(_)))
+        ));
         // Nothing pending: no unfinished-element error, only the keepalive's silence (60 s).
         let quiet = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
         assert!(quiet.is_err(), "still waiting: {quiet:?}");
