@@ -15,7 +15,9 @@
 //! Invariants checked on the answer:
 //! 1. nothing is sent in answer to a stanza with `type='error'` (nor to an iq result/error);
 //! 2. every stanza sent has a `from` on the component's domain;
-//! 3. an iq get/set gets exactly one iq `result`/`error` carrying its id;
+//! 3. an iq get/set gets exactly one iq `result`/`error` carrying its id and addressed to its
+//!    sender (docs/contract.md: one to anybody else answers nothing, so the daemon still adds
+//!    the sender's own answer);
 //! 4. every stanza sent can be written by the stream's writer (`xml::append_stanza`, which
 //!    drops a stanza holding a character XML forbids) and that XML reads back through rxml
 //!    as the same element.
@@ -25,7 +27,7 @@ use component_http::stanza::reply::{answer, WebhookOutcome};
 use component_http::xml::document::parse_stanza;
 use component_http::xml::set_attr;
 use component_http::xml::write::append_stanza;
-use component_http::stanza::{is_on_domain, Inbound, COMPONENT_NS};
+use component_http::stanza::{is_on_domain, normalised, Inbound, COMPONENT_NS};
 use libfuzzer_sys::fuzz_target;
 use minidom::rxml::xml_ncname;
 use minidom::Element;
@@ -99,7 +101,7 @@ fuzz_target!(|data: &[u8]| {
         // 4. The stream can write it, and what it writes reads back the same.
         check_stream_encoding(stanza);
     }
-    // 3. Exactly one answer to an iq get/set.
+    // 3. Exactly one answer to an iq get/set, counted where the sender sees it.
     if inbound.is_iq_request() {
         let answers = answer
             .stanzas
@@ -109,6 +111,9 @@ fuzz_target!(|data: &[u8]| {
                     && s.has_ns(COMPONENT_NS)
                     && matches!(s.attr("type"), Some("result" | "error"))
                     && s.attr("id") == inbound.id()
+                    && s
+                        .attr("to")
+                        .is_some_and(|to| normalised(to) == normalised(inbound.from()))
             })
             .count();
         assert_eq!(
