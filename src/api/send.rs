@@ -203,6 +203,7 @@ fn answer_json(answer: Element) -> Value {
 fn field_error(error: ReplyError) -> ApiError {
     let (status, code) = match error {
         ReplyError::ForeignFrom { .. } => (StatusCode::FORBIDDEN, "foreign_from"),
+        ReplyError::NotTheOccupant { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_from"),
         ReplyError::MissingField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_field"),
         _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
     };

@@ -249,3 +249,7 @@ pub fn write_answers(stanzas: Vec<Element>, inbound: &Head, max_size: usize) -> 
 #[cfg(test)]
 #[path = "reply_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "room_reply_tests.rs"]
+mod room_tests;
