@@ -18,7 +18,7 @@ use super::message::{occupant_id, read_message, OriginIds, RoomFields, RoomView}
 use super::presence::{condition, instant_room, join_presence, leave_presence, read_presence};
 use super::presence::{Departure, RoomPresence};
 use super::{room_key, RoomConfig};
-use crate::backoff::jittered;
+use crate::backoff::random_u64;
 use crate::config::ComponentConfig;
 use crate::stanza::fields::JoinedRooms;
 use crate::stanza::reply::empty_iq_result;
