@@ -76,18 +76,16 @@ impl ApiState {
                 "missing_field",
                 "field 'component' is required when several domains are configured",
             )),
-            (Some(domain), components) => {
-                components
-                    .iter()
-                    .find(|c| c.domain() == domain)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            StatusCode::NOT_FOUND,
-                            "unknown_component",
-                            format!("no component '{domain}' is configured"),
-                        )
-                    })
-            }
+            (Some(domain), components) => components
+                .iter()
+                .find(|c| c.domain() == domain)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "unknown_component",
+                        format!("no component '{domain}' is configured"),
+                    )
+                }),
         }
     }
 

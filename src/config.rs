@@ -14,12 +14,12 @@ use serde::{Serialize, Serializer};
 use crate::room::RoomConfig;
 use crate::stanza::Kind;
 use api_section::check_api;
+pub use api_section::ApiConfig;
+use raw::{RawComponent, RawFile, RawRateLimitSetting, RawRetry, RawServer};
 use room_section::{check_rooms, RawRoomKeys};
 pub use room_section::{
     DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOM_OCCUPANTS, DEFAULT_REJOIN_AFTER_KICK,
 };
-pub use api_section::ApiConfig;
-use raw::{RawComponent, RawFile, RawRateLimitSetting, RawRetry, RawServer};
 use secret::{post_headers, read_secret_file, signing_key};
 pub use secret::{PostUrl, Secret, SigningKey};
 

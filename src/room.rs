@@ -172,9 +172,15 @@ mod tests {
         assert_eq!(field(check("a@b/c", "a", None)), "jid");
         assert_eq!(field(check("a@b", "", None)), "nick");
         assert_eq!(field(check("a@b", "n", Some("x@elsewhere.com"))), "from");
-        assert_eq!(field(check("a@b", "n", Some("x@bot.example.com/r"))), "from");
+        assert_eq!(
+            field(check("a@b", "n", Some("x@bot.example.com/r"))),
+            "from"
+        );
         let missing = RoomConfig::check("d", Some("a@b"), None, None, None, None);
-        assert_eq!(missing.expect_err("refused").to_string(), "nick: is missing");
+        assert_eq!(
+            missing.expect_err("refused").to_string(),
+            "nick: is missing"
+        );
         let forward = RoomConfig::check("d", Some("a@b"), Some("n"), None, None, Some("some"));
         assert_eq!(forward.expect_err("refused").field, "forward");
     }

@@ -50,7 +50,10 @@ fn check_config_names_the_file_and_a_mistyped_key() {
 fn check_config_names_the_file_and_the_key_of_a_bad_room() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (room, key) in [
-        ("{ jid = \"lobby@conference.example.com\" }", "rooms[0].nick"),
+        (
+            "{ jid = \"lobby@conference.example.com\" }",
+            "rooms[0].nick",
+        ),
         (
             "{ jid = \"conference.example.com\", nick = \"EchoBot\" }",
             "rooms[0].jid",
@@ -71,7 +74,10 @@ fn check_config_names_the_file_and_the_key_of_a_bad_room() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     assert!(stdout.contains("lobby@conference.example.com"), "{stdout}");
-    assert!(!stdout.contains("hunter2"), "the room's password is a secret: {stdout}");
+    assert!(
+        !stdout.contains("hunter2"),
+        "the room's password is a secret: {stdout}"
+    );
 }
 
 #[test]

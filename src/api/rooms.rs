@@ -67,10 +67,14 @@ fn start_join<'a>(
         .rooms()
         .add(room, connected)
         .map_err(|error| match error {
-            AddError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "room_exists", error.to_string()),
-            AddError::TooMany(_) | AddError::TooManyWaiting(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_rooms", error.to_string())
+            AddError::Exists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "room_exists", error.to_string())
             }
+            AddError::TooMany(_) | AddError::TooManyWaiting(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_rooms",
+                error.to_string(),
+            ),
         })?;
     if let Joining::Waiting {
         presence: Some(presence),
@@ -82,10 +86,7 @@ fn start_join<'a>(
     Ok((component, joining))
 }
 
-async fn finish_join(
-    component: &ComponentHandle,
-    joining: Joining,
-) -> Result<Response, ApiError> {
+async fn finish_join(component: &ComponentHandle, joining: Joining) -> Result<Response, ApiError> {
     let outcome = match joining {
         Joining::Already(room) => return Ok(Json(room).into_response()),
         Joining::Waiting { outcome, .. } => outcome,

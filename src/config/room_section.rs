@@ -83,9 +83,7 @@ pub(super) fn check_rooms(raw: RawRoomKeys, domain: &str) -> Result<RoomKeys, St
         rejoin_after_kick,
         join_timeout: duration("join_timeout", raw.join_timeout, DEFAULT_JOIN_TIMEOUT)?,
         max_rooms,
-        max_room_occupants: raw
-            .max_room_occupants
-            .unwrap_or(DEFAULT_MAX_ROOM_OCCUPANTS),
+        max_room_occupants: raw.max_room_occupants.unwrap_or(DEFAULT_MAX_ROOM_OCCUPANTS),
     })
 }
 
@@ -127,7 +125,10 @@ mod tests {
     fn a_bad_room_names_its_key() {
         let error = |extra: &str| parse(extra).expect_err("refused");
         let no_nick = error("rooms = [{ jid = \"lobby@conference.example.com\" }]\n");
-        assert!(no_nick.contains("key 'rooms[0].nick': is missing"), "{no_nick}");
+        assert!(
+            no_nick.contains("key 'rooms[0].nick': is missing"),
+            "{no_nick}"
+        );
         let bad_jid = error("rooms = [{ jid = \"not a jid@@\", nick = \"n\" }]\n");
         assert!(bad_jid.contains("key 'rooms[0].jid'"), "{bad_jid}");
         let twice = error(

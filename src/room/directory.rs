@@ -275,7 +275,10 @@ impl Rooms {
     }
 
     pub fn list(&self) -> Vec<RoomInfo> {
-        self.table().values().map(|e| e.info(&self.domain)).collect()
+        self.table()
+            .values()
+            .map(|e| e.info(&self.domain))
+            .collect()
     }
 
     /// (joined, all) for `/v1/status`.
@@ -380,7 +383,9 @@ impl Rooms {
                     origin_ids: &self.origin_ids,
                 };
                 let occupants = &entry.occupants;
-                match read_message(inbound, &view, |nick| occupants.get(nick).cloned().flatten()) {
+                match read_message(inbound, &view, |nick| {
+                    occupants.get(nick).cloned().flatten()
+                }) {
                     Ok(fields) => Arrival::Post(fields),
                     Err(skipped) => Arrival::Skipped(skipped.as_str()),
                 }

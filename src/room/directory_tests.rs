@@ -94,7 +94,10 @@ fn a_kick_rejoins_once_a_ban_never() {
     let rooms = rooms("rejoin_after_kick = 2");
     rooms.joins();
     arrive(&rooms, &self_presence("EchoBot", &[], ""));
-    let kicked = arrive(&rooms, &self_presence("EchoBot", &[307], "type='unavailable'"));
+    let kicked = arrive(
+        &rooms,
+        &self_presence("EchoBot", &[307], "type='unavailable'"),
+    );
     let Arrival::Handled {
         rejoin: Some(rejoin),
         ..
@@ -102,15 +105,23 @@ fn a_kick_rejoins_once_a_ban_never() {
     else {
         panic!("a rejoin is due: {kicked:?}");
     };
-    assert!(rejoin.after >= Duration::from_millis(1600) && rejoin.after < Duration::from_millis(2400));
+    assert!(
+        rejoin.after >= Duration::from_millis(1600) && rejoin.after < Duration::from_millis(2400)
+    );
     assert_eq!(state(&rooms), RoomState::Kicked);
     assert!(rooms.rejoin(&rejoin).is_some());
     assert!(rooms.rejoin(&rejoin).is_none(), "only once");
     arrive(&rooms, &self_presence("EchoBot", &[], ""));
-    let banned = arrive(&rooms, &self_presence("EchoBot", &[301], "type='unavailable'"));
+    let banned = arrive(
+        &rooms,
+        &self_presence("EchoBot", &[301], "type='unavailable'"),
+    );
     assert!(matches!(banned, Arrival::Handled { rejoin: None, .. }));
     assert_eq!(state(&rooms), RoomState::Banned);
-    assert!(rooms.joins().is_empty(), "a ban is not retried, even after a reconnect");
+    assert!(
+        rooms.joins().is_empty(),
+        "a ban is not retried, even after a reconnect"
+    );
 }
 
 #[test]
@@ -142,10 +153,13 @@ fn room_traffic_is_posted_or_skipped() {
         panic!("self-ping answered");
     };
     assert_eq!(send[0].attr("type"), Some("result"));
-    let elsewhere = "<message from='alice@example.com/a' to='bot.example.com'><body>x</body></message>";
+    let elsewhere =
+        "<message from='alice@example.com/a' to='bot.example.com'><body>x</body></message>";
     assert!(matches!(arrive(&rooms, elsewhere), Arrival::Elsewhere));
     assert_eq!(
-        rooms.occupant_address("Lobby@Conference.Example.com").as_deref(),
+        rooms
+            .occupant_address("Lobby@Conference.Example.com")
+            .as_deref(),
         Some("bot.example.com/EchoBot")
     );
 }
@@ -188,6 +202,8 @@ fn the_api_joins_waits_and_leaves() {
     assert_eq!(left.state, RoomState::Left);
     assert_eq!(presence.attr("type"), Some("unavailable"));
     // A room left through the API makes room for another.
-    assert!(rooms.add(room("third@conference.example.com", "x"), true).is_ok());
+    assert!(rooms
+        .add(room("third@conference.example.com", "x"), true)
+        .is_ok());
     assert!(rooms.leave("nowhere@conference.example.com").is_none());
 }

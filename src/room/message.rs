@@ -152,7 +152,7 @@ pub fn names(text: &str, nick: &str) -> bool {
         // A nick that itself starts or ends with punctuation needs no boundary there.
         let starts_word = nick.chars().next().is_some_and(char::is_alphanumeric);
         let ends_word = nick.chars().next_back().is_some_and(char::is_alphanumeric);
-        !(starts_word && is_word(before)) && !(ends_word && is_word(after))
+        !((starts_word && is_word(before)) || (ends_word && is_word(after)))
     })
 }
 

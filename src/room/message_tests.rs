@@ -65,7 +65,10 @@ fn what_is_not_posted() {
     );
     assert_eq!(read(&history, Forward::All), Err(Skipped::History));
     let chatter = groupchat("alice", "<body>hello all</body>");
-    assert_eq!(read(&chatter, Forward::Mentions), Err(Skipped::NotMentioned));
+    assert_eq!(
+        read(&chatter, Forward::Mentions),
+        Err(Skipped::NotMentioned)
+    );
     assert_eq!(
         read(&chatter, Forward::All).map(|f| f.mentioned),
         Ok(Some(false))

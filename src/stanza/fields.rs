@@ -178,7 +178,11 @@ fn to_a_room(
     }
     if groupchat && stanza.get_child("origin-id", SID_NS).is_none() {
         let mut origin = Element::bare("origin-id", SID_NS);
-        set_attr(&mut origin, xml_ncname!("id"), &policy.rooms.new_origin_id());
+        set_attr(
+            &mut origin,
+            xml_ncname!("id"),
+            &policy.rooms.new_origin_id(),
+        );
         stanza.append_child(origin);
     }
     Ok(())

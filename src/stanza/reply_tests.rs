@@ -1,8 +1,8 @@
 //! Each row of docs/contract.md's "Response: webhook → reply" as literal JSON in, XML out.
 
 use super::*;
-use crate::stanza::Inbound;
 use crate::stanza::fields::NoRooms;
+use crate::stanza::Inbound;
 use crate::xml::write::write_stanza;
 
 const DOMAIN: &str = "bot.example.com";

@@ -143,8 +143,12 @@ fn a_send_to_a_room_is_a_groupchat_message_from_the_jid_that_joined() {
         iq_id: None,
     };
     let fields = |value: serde_json::Value| value.as_object().cloned().expect("object");
-    let sent = stanza_from_fields(&fields(json!({ "to": ROOM, "body": "hi" })), &defaults, &POLICY)
-        .expect("sent");
+    let sent = stanza_from_fields(
+        &fields(json!({ "to": ROOM, "body": "hi" })),
+        &defaults,
+        &POLICY,
+    )
+    .expect("sent");
     assert_eq!(sent.attr("type"), Some("groupchat"));
     assert_eq!(sent.attr("from"), Some(JOINED));
     let private = stanza_from_fields(

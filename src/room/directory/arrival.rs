@@ -4,9 +4,9 @@
 
 use minidom::Element;
 
-use super::{Arrival, Entry, Rejoin, RoomState, Rooms, INSTANT_ID_PREFIX, NICK_RETRIES, PING_NS};
 use super::{condition, instant_room, occupant_id, random_u64, read_presence, Departure};
 use super::{empty_iq_result, Inbound, RoomFields, RoomPresence};
+use super::{Arrival, Entry, Rejoin, RoomState, Rooms, INSTANT_ID_PREFIX, NICK_RETRIES, PING_NS};
 use std::sync::atomic::Ordering;
 
 impl Rooms {
@@ -112,7 +112,10 @@ impl Rooms {
                 })
             }
             (RoomState::Kicked, None) => {
-                tracing::warn!("{}: {why} from {room}; staying out (rejoin_after_kick = 0)", self.domain);
+                tracing::warn!(
+                    "{}: {why} from {room}; staying out (rejoin_after_kick = 0)",
+                    self.domain
+                );
                 None
             }
             _ => {
