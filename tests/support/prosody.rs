@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::xmpp_server::MUC_SERVICE;
 use super::server_process::{
     find_in_path, quoted, running_as_root, start_on_free_ports, Readiness, ServerProcess,
     StartError,
 };
+use super::xmpp_server::MUC_SERVICE;
 
 const HOST: &str = "localhost";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
