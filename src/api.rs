@@ -1,10 +1,12 @@
 //! The HTTP API edge (axum): `POST /v1/send` so bots can speak first and answer later,
+//! `/v1/rooms` to list, join and leave group chats,
 //! `GET /v1/status`, `GET /healthz` and `GET /metrics` so operators see what the daemon does.
 //! Every route but `/healthz` needs `Authorization: Bearer <token>`; `/healthz` says more
 //! with it. The socket and its limits are `listener.rs`'s.
 
 pub mod listener;
 mod observe;
+mod rooms;
 mod send;
 
 use std::future::Future;
@@ -15,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -30,6 +32,9 @@ use listener::{serve_on, ConnectionLimits};
 /// Every route, as documented in `docs/openapi.json` (a test keeps the two in step).
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/send"),
+    ("get", "/v1/rooms"),
+    ("post", "/v1/rooms"),
+    ("delete", "/v1/rooms/{jid}"),
     ("get", "/v1/status"),
     ("get", "/healthz"),
     ("get", "/metrics"),
@@ -62,6 +67,30 @@ impl ApiState {
         }
     }
 
+    /// The component a request names (`component`), or the only one.
+    fn component(&self, named: Option<&str>) -> Result<&Arc<ComponentHandle>, ApiError> {
+        match (named, self.components.as_slice()) {
+            (None, [only]) => Ok(only),
+            (None, _) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing_field",
+                "field 'component' is required when several domains are configured",
+            )),
+            (Some(domain), components) => {
+                components
+                    .iter()
+                    .find(|c| c.domain() == domain)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::NOT_FOUND,
+                            "unknown_component",
+                            format!("no component '{domain}' is configured"),
+                        )
+                    })
+            }
+        }
+    }
+
     /// Constant-time: both sides are hashed, then every byte compared.
     fn authorized(&self, header: Option<&HeaderValue>) -> bool {
         let Some(token) = header
@@ -83,6 +112,8 @@ impl ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     let protected = Router::new()
         .route("/v1/send", post(send::send))
+        .route("/v1/rooms", get(rooms::list).post(rooms::join))
+        .route("/v1/rooms/{jid}", delete(rooms::leave))
         .route("/v1/status", get(observe::status))
         .route("/metrics", get(observe::metrics))
         .route_layer(middleware::from_fn_with_state(

@@ -92,6 +92,9 @@ impl Component {
                         handle.metrics().reconnects.inc();
                     }
                     handle.set_connected();
+                    // Join the rooms again at once: while the component was away, the server
+                    // bounced their traffic, and a room drops an occupant for that.
+                    unsent.extend(handle.room_joins());
                     delay = config.reconnect_delay;
                     let served =
                         serve(stream, &context, &mut outbox, &mut unsent, &mut shutdown).await;

@@ -3,6 +3,7 @@
 
 mod api_section;
 mod raw;
+mod room_section;
 mod secret;
 
 use std::path::{Path, PathBuf};
@@ -10,8 +11,13 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
+use crate::room::RoomConfig;
 use crate::stanza::Kind;
 use api_section::check_api;
+use room_section::{check_rooms, RawRoomKeys};
+pub use room_section::{
+    DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOM_OCCUPANTS, DEFAULT_REJOIN_AFTER_KICK,
+};
 pub use api_section::ApiConfig;
 use raw::{RawComponent, RawFile, RawRateLimitSetting, RawRetry, RawServer};
 use secret::{post_headers, read_secret_file, signing_key};
@@ -93,6 +99,18 @@ pub struct ComponentConfig {
     /// A chat message's sender sees "composing" after this long without an answer; `None`: never.
     #[serde(serialize_with = "optional_seconds")]
     pub typing_after: Option<Duration>,
+    /// The rooms the bot joins after every handshake (XEP-0045).
+    pub rooms: Vec<RoomConfig>,
+    /// How long after a kick the bot joins the room again (jittered); `None`: it stays out.
+    #[serde(serialize_with = "optional_seconds")]
+    pub rejoin_after_kick: Option<Duration>,
+    /// How long `POST /v1/rooms` waits for the room's answer.
+    #[serde(serialize_with = "seconds")]
+    pub join_timeout: Duration,
+    /// Rooms at most, from the configuration and the API together.
+    pub max_rooms: usize,
+    /// Occupants remembered per room (their real JIDs), at most.
+    pub max_room_occupants: usize,
 }
 
 /// A per-sender token bucket: `per_second` tokens a second, at most `burst` saved up.
@@ -326,8 +344,23 @@ fn check_component(
         Some(0.0) => None,
         other => Some(duration("typing_after", other, DEFAULT_TYPING_AFTER)?),
     };
+    let room_keys = check_rooms(
+        RawRoomKeys {
+            rooms: raw.rooms,
+            rejoin_after_kick: raw.rejoin_after_kick,
+            join_timeout: raw.join_timeout,
+            max_rooms: raw.max_rooms,
+            max_room_occupants: raw.max_room_occupants,
+        },
+        &domain,
+    )?;
     Ok(ComponentConfig {
         typing_after,
+        rooms: room_keys.rooms,
+        rejoin_after_kick: room_keys.rejoin_after_kick,
+        join_timeout: room_keys.join_timeout,
+        max_rooms: room_keys.max_rooms,
+        max_room_occupants: room_keys.max_room_occupants,
         ordered: raw.ordered.unwrap_or(true),
         max_queued_per_conversation: raw
             .max_queued_per_conversation

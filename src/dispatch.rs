@@ -12,6 +12,7 @@ use std::time::Duration;
 
 mod conversation;
 mod fairness;
+mod occupancy;
 pub mod rate_limit;
 
 pub use fairness::Refusal;
@@ -22,6 +23,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use self::conversation::{Conversation, Conversations, Turn};
 use self::fairness::{Gate, Held};
+use self::occupancy::RoomStep;
 use crate::shutdown::{Abandon, Watcher};
 
 use crate::config::ComponentConfig;
@@ -112,7 +114,11 @@ impl Dispatcher {
 
     /// Handles one stanza. Returns what must be sent right away, written; a webhook call
     /// keeps `permit` until its answer is queued.
-    pub fn dispatch(&self, inbound: Inbound, permit: OwnedSemaphorePermit) -> Vec<OutgoingStanza> {
+    pub fn dispatch(
+        &self,
+        mut inbound: Inbound,
+        permit: OwnedSemaphorePermit,
+    ) -> Vec<OutgoingStanza> {
         let inner = &self.inner;
         inner.handle.metrics().received(inbound.kind()).inc();
         tracing::debug!(
@@ -122,6 +128,14 @@ impl Dispatcher {
             to = inbound.to(),
             "stanza received"
         );
+        let room = match self.room_step(&inbound) {
+            RoomStep::Elsewhere => None,
+            RoomStep::Done(stanzas) => return stanzas,
+            RoomStep::Post(fields) => {
+                inbound.mark_from_room();
+                Some(fields)
+            }
+        };
         match route(&inbound, &inner.forwarded, inner.gate.guarded()) {
             Route::Webhook => {}
             Route::Local(stanzas) => return inner.handle.write_answers(stanzas, inbound.head()),
@@ -130,12 +144,17 @@ impl Dispatcher {
                 return inner.handle.write_answers(refused, inbound.head());
             }
         }
-        let sender = bare(inbound.from());
+        // Every occupant of a room shares its bare JID: room traffic is keyed by occupant.
+        let sender = if inbound.is_from_room() {
+            inbound.from()
+        } else {
+            bare(inbound.from())
+        };
         let held = match inner.gate.admit(&inbound, inner.keys.hash_one(sender)) {
             Ok(held) => held,
             Err(refused) => return inner.handle.write_answers(refused, inbound.head()),
         };
-        let body = request_body(&inbound);
+        let body = request_body(&inbound, room.as_ref());
         let work = if body.stanza_len > inner.max_stanza_size {
             Work::TooLarge
         } else {
@@ -144,10 +163,16 @@ impl Dispatcher {
                 has_body: body.has_body,
             }
         };
+        // One room is one conversation; an occupant's private messages are their own.
+        let party = if inbound.is_room_groupchat() {
+            bare(inbound.from())
+        } else {
+            sender
+        };
         let conversation = inner
             .conversations
             .is_some()
-            .then(|| inner.keys.hash_one((sender, inbound.to())));
+            .then(|| inner.keys.hash_one((party, inbound.to())));
         let call = Call {
             head: inbound.into_head(),
             work,
@@ -308,8 +333,13 @@ impl Inner {
     }
 
     fn warn(&self, inbound: &Head, trouble: &str, answered: &[Element]) {
+        let withheld = if inbound.is_from_room() && answered.iter().any(is_error) {
+            ", not sent: a room gets no stanza errors"
+        } else {
+            ""
+        };
         tracing::warn!(
-            "{}: {trouble} (for a {} from {}); answered with {}",
+            "{}: {trouble} (for a {} from {}); answered with {}{withheld}",
             self.handle.domain(),
             inbound.kind().as_str(),
             inbound.from(),
@@ -362,6 +392,10 @@ fn end_typing(inbound: &Head, stanzas: &mut Vec<Element>) {
         Some(_) => {}
         None => stanzas.push(chat_state(inbound, "active")),
     }
+}
+
+fn is_error(stanza: &Element) -> bool {
+    stanza.attr("type") == Some("error")
 }
 
 /// "a cancel/item-not-found error", "nothing", ... for log lines.

@@ -18,7 +18,8 @@ use self::pending_iqs::{AwaitedIq, PendingIqs};
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
 use crate::stanza::fields::SendPolicy;
-use crate::stanza::reply::write_answers;
+use crate::room::directory::Rooms;
+use crate::stanza::reply::{keep_errors_from_rooms, write_answers};
 use crate::stanza::Head;
 use crate::xml::outgoing::OutgoingStanza;
 use crate::xml::XmlError;
@@ -38,6 +39,7 @@ pub struct ComponentHandle {
     max_queued_replies: usize,
     live: Mutex<Live>,
     pending_iqs: PendingIqs,
+    rooms: Rooms,
 }
 
 #[derive(Default)]
@@ -72,6 +74,15 @@ pub struct Status {
     pub last_webhook_error: Option<WebhookError>,
     pub stanzas_received: KindCounts,
     pub webhook_requests: ClassCounts,
+    /// Stanza errors not sent because their stanza came from a room.
+    pub stanza_errors_suppressed: u64,
+    pub rooms: RoomCounts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomCounts {
+    pub joined: usize,
+    pub total: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -128,6 +139,7 @@ impl ComponentHandle {
                 ..Live::default()
             }),
             pending_iqs: PendingIqs::default(),
+            rooms: Rooms::new(config),
         }
     }
 
@@ -145,7 +157,19 @@ impl ComponentHandle {
         SendPolicy {
             domain: &self.domain,
             max_depth: self.max_depth,
+            rooms: &self.rooms,
         }
+    }
+
+    /// The rooms the component sits in.
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    /// The joins of every room, written, for the start of a connection.
+    pub fn room_joins(&self) -> Vec<OutgoingStanza> {
+        let joins = self.rooms.joins();
+        joins.iter().filter_map(|join| self.write(join)).collect()
     }
 
     /// Whether an in-flight slot is free now.
@@ -193,6 +217,7 @@ impl ComponentHandle {
         live.connected_since = None;
         live.disconnected_because = Some(because);
         self.metrics.connected.set(0);
+        self.rooms.disconnected();
     }
 
     /// `None` when connected, else why not.
@@ -243,6 +268,11 @@ impl ComponentHandle {
                 server_error,
                 error,
             },
+            stanza_errors_suppressed: self.metrics.errors_suppressed(),
+            rooms: {
+                let (joined, total) = self.rooms.counts();
+                RoomCounts { joined, total }
+            },
         }
     }
 
@@ -292,7 +322,16 @@ impl ComponentHandle {
 
     /// The answers to `inbound`, written ([`write_answers`]: one that cannot be is replaced
     /// by an error to the sender); each that could not be is counted and logged.
-    pub fn write_answers(&self, stanzas: Vec<Element>, inbound: &Head) -> Vec<OutgoingStanza> {
+    /// To a stanza from one of the rooms no error goes: each is counted and logged instead.
+    pub fn write_answers(&self, mut stanzas: Vec<Element>, inbound: &Head) -> Vec<OutgoingStanza> {
+        for condition in keep_errors_from_rooms(&mut stanzas, inbound) {
+            self.metrics.error_suppressed(&condition);
+            tracing::warn!(
+                "{}: no {condition} error sent to {} (a room expels an occupant that sends it errors)",
+                self.domain,
+                inbound.from()
+            );
+        }
         if stanzas.is_empty() {
             return Vec::new();
         }

@@ -5,6 +5,7 @@
 //! - [`stanza`]: pure mapping, stanza ⇄ JSON; no I/O.
 //! - [`xmpp`]: the server edge: XEP-0114 connection and session.
 //! - [`dispatch`]: where a received stanza goes.
+//! - [`room`]: group chats (XEP-0045): the rooms the bot sits in.
 //! - [`webhook`]: the HTTP edge.
 //! - [`component`]: one domain's connect / serve / reconnect loop.
 
@@ -17,6 +18,7 @@ pub mod descriptors;
 pub mod dispatch;
 pub mod handle;
 pub mod metrics;
+pub mod room;
 pub mod shutdown;
 pub mod stanza;
 pub mod webhook;

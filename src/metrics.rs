@@ -49,6 +49,7 @@ pub struct Metrics {
     webhook_requests: Family<ClassLabels, Counter>,
     webhook_duration: HistogramFamily,
     errors_sent: Family<ConditionLabels, Counter>,
+    errors_suppressed: Family<ReasonLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
     reconnects: Family<ComponentLabel, Counter>,
     dropped_replies: Family<ComponentLabel, Counter>,
@@ -70,6 +71,7 @@ impl Default for Metrics {
             webhook_requests: Family::default(),
             webhook_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             errors_sent: Family::default(),
+            errors_suppressed: Family::default(),
             refused: Family::default(),
             reconnects: Family::default(),
             dropped_replies: Family::default(),
@@ -97,6 +99,12 @@ impl Default for Metrics {
             "stanza_errors_sent",
             "Stanza errors sent, by condition",
             metrics.errors_sent.clone(),
+        );
+        registry.register(
+            "stanza_errors_suppressed",
+            "Stanza errors not sent because their stanza came from a room the bot is in (a \
+             room expels an occupant that sends it errors), by the error's condition",
+            metrics.errors_suppressed.clone(),
         );
         registry.register(
             "stanzas_refused",
@@ -167,6 +175,8 @@ impl Metrics {
             ],
             webhook_duration: self.webhook_duration.get_or_create_owned(&component),
             errors_sent: self.errors_sent.clone(),
+            errors_suppressed: self.errors_suppressed.clone(),
+            suppressed_total: Counter::default(),
             refused: self.refused.clone(),
             reconnects: self.reconnects.get_or_create_owned(&component),
             dropped_replies: self.dropped_replies.get_or_create_owned(&component),
@@ -194,6 +204,9 @@ pub struct ComponentMetrics {
     webhook_classes: [Counter; 5],
     webhook_duration: Histogram,
     errors_sent: Family<ConditionLabels, Counter>,
+    errors_suppressed: Family<ReasonLabels, Counter>,
+    /// All of this component's suppressed errors, for `/v1/status`.
+    suppressed_total: Counter,
     refused: Family<ReasonLabels, Counter>,
     pub reconnects: Counter,
     pub dropped_replies: Counter,
@@ -248,5 +261,19 @@ impl ComponentMetrics {
             condition: condition.to_string(),
         };
         self.errors_sent.get_or_create(&labels).inc();
+    }
+
+    /// A stanza error not sent to a room, by its condition (the `reason` label).
+    pub fn error_suppressed(&self, condition: &str) {
+        let labels = ReasonLabels {
+            component: self.domain.clone(),
+            reason: condition.to_string(),
+        };
+        self.errors_suppressed.get_or_create(&labels).inc();
+        self.suppressed_total.inc();
+    }
+
+    pub fn errors_suppressed(&self) -> u64 {
+        self.suppressed_total.get()
     }
 }

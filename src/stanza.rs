@@ -81,6 +81,8 @@ pub struct Head {
     ends: [u32; 4],
     has_type: bool,
     has_id: bool,
+    /// From a room the bot is in (or one of its occupants): never answered with an error.
+    from_room: bool,
 }
 
 impl Inbound {
@@ -122,6 +124,11 @@ impl Inbound {
     pub(crate) fn from_test_xml(text: &str) -> Inbound {
         let element = crate::xml::document::parse_stanza(text, crate::config::DEFAULT_MAX_DEPTH);
         Inbound::new(element.expect("valid xml")).expect("a stanza")
+    }
+
+    /// See [`Head::mark_from_room`].
+    pub fn mark_from_room(&mut self) {
+        self.head.mark_from_room();
     }
 
     /// The head alone, the element dropped.
@@ -181,6 +188,7 @@ impl Head {
             ends,
             has_type: ty.is_some(),
             has_id: id.is_some(),
+            from_room: false,
         }
     }
 
@@ -193,6 +201,21 @@ impl Head {
 
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// Marks a stanza from one of the bot's rooms: whatever goes wrong with it, no stanza
+    /// error goes back (a room expels an occupant that sends it errors).
+    pub fn mark_from_room(&mut self) {
+        self.from_room = true;
+    }
+
+    pub fn is_from_room(&self) -> bool {
+        self.from_room
+    }
+
+    /// A groupchat message of one of the bot's rooms: answered in the room.
+    pub fn is_room_groupchat(&self) -> bool {
+        self.from_room && self.kind == Kind::Message && self.stanza_type() == Some("groupchat")
     }
 
     /// The sender's address (checked present by [`Inbound::new`]).

@@ -1,5 +1,5 @@
 //! The `component-http` binary as a user runs it, with nothing else installed: `check-config`
-//! on good and bad files, a missing `--config`, `--version` and `--help`. (Against a real
+//! on good and bad files (a bad room among them), a missing `--config`, `--version` and `--help`. (Against a real
 //! server: tests/cli_against_prosody.rs.)
 
 use std::process::{Command, Output};
@@ -44,6 +44,34 @@ fn check_config_names_the_file_and_a_mistyped_key() {
     assert_eq!(output.status.code(), Some(78), "EX_CONFIG: {stderr}");
     assert!(stderr.contains(&path), "{stderr}");
     assert!(stderr.contains("post_ulr"), "{stderr}");
+}
+
+#[test]
+fn check_config_names_the_file_and_the_key_of_a_bad_room() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (room, key) in [
+        ("{ jid = \"lobby@conference.example.com\" }", "rooms[0].nick"),
+        (
+            "{ jid = \"conference.example.com\", nick = \"EchoBot\" }",
+            "rooms[0].jid",
+        ),
+    ] {
+        let path = write_config(&dir, &format!("{GOOD}rooms = [{room}]\n"));
+        let output = run(&["check-config", "--config", &path]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "EX_CONFIG: {stderr}");
+        assert!(stderr.contains(&path), "{stderr}");
+        assert!(stderr.contains(key), "{stderr}");
+    }
+    let good = format!(
+        "{GOOD}rooms = [{{ jid = \"lobby@conference.example.com\", nick = \"EchoBot\", \
+         password = \"hunter2\" }}]\n"
+    );
+    let output = run(&["check-config", "--config", &write_config(&dir, &good)]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("lobby@conference.example.com"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "the room's password is a secret: {stdout}");
 }
 
 #[test]

@@ -80,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
     let policy = component_http::stanza::fields::SendPolicy {
         domain: DOMAIN,
         max_depth: component_http::config::DEFAULT_MAX_DEPTH,
+        rooms: &component_http::stanza::fields::NoRooms,
     };
     let answer = answer(&inbound, &outcome, &policy);
 

@@ -144,26 +144,7 @@ fn pick_component<'a>(
     fields: &Map<String, Value>,
 ) -> Result<&'a Arc<ComponentHandle>, ApiError> {
     let named = text(fields, "component").map_err(field_error)?;
-    match (named, state.components.as_slice()) {
-        (None, [only]) => Ok(only),
-        (None, _) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "missing_field",
-            "field 'component' is required when several domains are configured",
-        )),
-        (Some(domain), components) => {
-            components
-                .iter()
-                .find(|c| c.domain() == domain)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "unknown_component",
-                        format!("no component '{domain}' is configured"),
-                    )
-                })
-        }
-    }
+    state.component(named.as_deref())
 }
 
 fn iq_timeout(state: &ApiState, fields: &Map<String, Value>) -> Result<Duration, ApiError> {
@@ -222,6 +203,7 @@ fn answer_json(answer: Element) -> Value {
 fn field_error(error: ReplyError) -> ApiError {
     let (status, code) = match error {
         ReplyError::ForeignFrom { .. } => (StatusCode::FORBIDDEN, "foreign_from"),
+        ReplyError::NotTheOccupant { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_from"),
         ReplyError::MissingField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_field"),
         _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
     };

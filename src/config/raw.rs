@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::room_section::RawRoom;
 use crate::stanza::Kind;
 
 #[derive(Deserialize)]
@@ -76,6 +77,11 @@ pub(super) struct RawComponent {
     pub(super) max_queued_replies: Option<usize>,
     pub(super) shutdown_timeout: Option<f64>,
     pub(super) typing_after: Option<f64>,
+    pub(super) rooms: Option<Vec<RawRoom>>,
+    pub(super) rejoin_after_kick: Option<f64>,
+    pub(super) join_timeout: Option<f64>,
+    pub(super) max_rooms: Option<usize>,
+    pub(super) max_room_occupants: Option<usize>,
 }
 
 /// `rate_limit = false` (off), `true` (the defaults), or a table of its keys.

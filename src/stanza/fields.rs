@@ -8,7 +8,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{Map, Value};
 
-use super::{address_on_domain, Kind, COMPONENT_NS};
+use super::{address_on_domain, normalised, Kind, COMPONENT_NS};
 use crate::xml::document::parse_stanza;
 use crate::xml::scan::is_xml_text;
 use crate::xml::{set_attr, XmlError};
@@ -34,6 +34,12 @@ pub enum ReplyError {
     BadAddress(String),
     #[error("field 'from': '{from}' is not on {domain}: not sent")]
     ForeignFrom { from: String, domain: String },
+    #[error("field 'from': '{from}' is not the JID that joined {room} ({joined}): not sent")]
+    NotTheOccupant {
+        from: String,
+        room: String,
+        joined: String,
+    },
     #[error("webhook response is larger than max_response_size")]
     TooLarge,
 }
@@ -46,7 +52,35 @@ pub struct SendPolicy<'a> {
     pub domain: &'a str,
     /// How deeply a raw `stanza` may nest (`max_depth`).
     pub max_depth: usize,
+    /// The rooms the component sits in: a room knows its occupant by one JID only.
+    pub rooms: &'a dyn JoinedRooms,
 }
+
+/// The rooms a component sits in, as what it sends to them needs to know.
+pub trait JoinedRooms: std::fmt::Debug + Sync {
+    /// The full JID the component joined `room` from, when `room` (a bare JID) is one of
+    /// its rooms.
+    fn occupant_address(&self, room: &str) -> Option<String>;
+    /// A new XEP-0359 origin-id for a message to a room, which the component will know again
+    /// when the room reflects the message.
+    fn new_origin_id(&self) -> String;
+}
+
+/// A component in no room (tests, fuzzing).
+#[derive(Debug)]
+pub struct NoRooms;
+
+impl JoinedRooms for NoRooms {
+    fn occupant_address(&self, _room: &str) -> Option<String> {
+        None
+    }
+
+    fn new_origin_id(&self) -> String {
+        String::new()
+    }
+}
+
+const SID_NS: &str = "urn:xmpp:sid:0";
 
 /// What a field left out means.
 pub struct Defaults<'a> {
@@ -69,7 +103,9 @@ pub fn stanza_from_fields(
     policy: &SendPolicy<'_>,
 ) -> Result<Element, ReplyError> {
     let domain = policy.domain;
-    let mut stanza = match text(fields, "stanza")? {
+    let raw = text(fields, "stanza")?;
+    let described = raw.is_none();
+    let mut stanza = match raw {
         Some(raw) => parse_stanza(&raw, policy.max_depth)?,
         None => described_stanza(fields, defaults)?,
     };
@@ -77,12 +113,15 @@ pub fn stanza_from_fields(
         let to = defaults.to.ok_or(ReplyError::MissingField("to"))?;
         set_attr(&mut stanza, xml_ncname!("to"), to);
     }
-    if stanza.attr("from").is_none() {
-        set_attr(&mut stanza, xml_ncname!("from"), defaults.from);
-    }
     let to = stanza.attr("to").unwrap_or_default();
     if jid::Jid::new(to).is_err() {
         return Err(ReplyError::BadAddress(to.to_string()));
+    }
+    if stanza.name() == "message" {
+        to_a_room(&mut stanza, described, policy)?;
+    }
+    if stanza.attr("from").is_none() {
+        set_attr(&mut stanza, xml_ncname!("from"), defaults.from);
     }
     let from = stanza.attr("from").unwrap_or_default();
     match address_on_domain(from, domain) {
@@ -96,6 +135,53 @@ pub fn stanza_from_fields(
         }
     }
     Ok(stanza)
+}
+
+/// A message to one of the component's rooms, or to an occupant of one, comes from the JID
+/// that joined it (the room refuses any other); one without a `type` to a room is
+/// `groupchat` (a described one elsewhere is `chat`), and a groupchat message carries an
+/// origin-id. A groupchat message whose `from` is another JID is refused.
+fn to_a_room(
+    stanza: &mut Element,
+    described: bool,
+    policy: &SendPolicy<'_>,
+) -> Result<(), ReplyError> {
+    let to = stanza.attr("to").unwrap_or_default();
+    let (room, to_occupant) = match to.split_once('/') {
+        Some((room, _)) => (room, true),
+        None => (to, false),
+    };
+    let joined = policy.rooms.occupant_address(room);
+    let room = room.to_string();
+    if described && stanza.attr("type").is_none() {
+        let ty = if joined.is_some() && !to_occupant {
+            "groupchat"
+        } else {
+            "chat"
+        };
+        set_attr(stanza, xml_ncname!("type"), ty);
+    }
+    let Some(joined) = joined else {
+        return Ok(());
+    };
+    let groupchat = stanza.attr("type") == Some("groupchat") && !to_occupant;
+    match stanza.attr("from") {
+        None => set_attr(stanza, xml_ncname!("from"), &joined),
+        Some(from) if groupchat && *normalised(from) != *joined => {
+            return Err(ReplyError::NotTheOccupant {
+                from: from.to_string(),
+                room,
+                joined,
+            })
+        }
+        Some(_) => {}
+    }
+    if groupchat && stanza.get_child("origin-id", SID_NS).is_none() {
+        let mut origin = Element::bare("origin-id", SID_NS);
+        set_attr(&mut origin, xml_ncname!("id"), &policy.rooms.new_origin_id());
+        stanza.append_child(origin);
+    }
+    Ok(())
 }
 
 /// The stanza described by `kind`, `to`, `from`, `type`, `id` and `body`; `to` and `from`
@@ -114,11 +200,11 @@ fn described_stanza(
             set_attr(&mut stanza, attr, &value);
         }
     }
+    // A message's type is chosen once its address is known (`to_a_room`).
     let stanza_type = match (text(fields, "type")?, kind) {
         (Some(value), _) => Some(value),
-        (None, Kind::Message) => Some(Cow::Borrowed("chat")),
         (None, Kind::Iq) => Some(Cow::Borrowed(defaults.iq_type)),
-        (None, Kind::Presence) => None,
+        (None, Kind::Message | Kind::Presence) => None,
     };
     if let Some(value) = stanza_type {
         set_attr(&mut stanza, xml_ncname!("type"), &value);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::error::StanzaError;
 use super::fields::ReplyError;
-use super::fields::{stanza_from_fields, Defaults, SendPolicy};
+use super::fields::{stanza_from_fields, Defaults, NoRooms, SendPolicy};
 use super::reply::write_answers;
 use super::reply::{answer, WebhookOutcome};
 use super::request::request_body;
@@ -26,6 +26,7 @@ const DOMAIN: &str = "bot.example.com";
 const POLICY: SendPolicy<'static> = SendPolicy {
     domain: DOMAIN,
     max_depth: DEFAULT_MAX_DEPTH,
+    rooms: &NoRooms,
 };
 
 /// A message `depth` levels deep (the message is level 1), its root in `namespace`.
@@ -65,7 +66,7 @@ fn every_walk_of_the_deepest_allowed_stanza_fits_a_tokio_thread_stack() {
             let mut scope = Scope::new(COMPONENT_NS);
             let element = parse_element(&text, &mut scope, MAX_MAX_DEPTH).expect("read");
             let inbound = Inbound::new(element).expect("a stanza");
-            let body = request_body(&inbound);
+            let body = request_body(&inbound, None);
             assert!(body.stanza_len > 4 * MAX_MAX_DEPTH);
             assert_eq!(write_stanza(inbound.element()).len(), body.stanza_len);
             assert_eq!(inbound.clone(), inbound);

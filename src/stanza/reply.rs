@@ -61,7 +61,9 @@ pub fn answer(inbound: &Head, outcome: &WebhookOutcome, policy: &SendPolicy<'_>)
                     stanzas: vec![stanza],
                     problem: None,
                 },
-                Err(problem @ ReplyError::ForeignFrom { .. }) => Answer {
+                Err(
+                    problem @ (ReplyError::ForeignFrom { .. } | ReplyError::NotTheOccupant { .. }),
+                ) => Answer {
                     problem: Some(problem),
                     ..Answer::error(inbound, StanzaError::NOT_ALLOWED)
                 },
@@ -144,12 +146,67 @@ pub fn reply_from_json(
         } else {
             Kind::Message
         },
-        to: Some(inbound.from()),
+        // A groupchat message is answered in its room.
+        to: Some(if inbound.is_room_groupchat() {
+            super::bare(inbound.from())
+        } else {
+            inbound.from()
+        }),
         from: inbound.to(),
         iq_type: "result",
         iq_id: inbound.id(),
     };
     stanza_from_fields(&fields, &defaults, policy)
+}
+
+/// RFC 6120 §8.3.3: a webhook's own error stanza may name anything, and the name becomes a
+/// metric label, so anything else counts as `undefined-condition`.
+const DEFINED_CONDITIONS: [&str; 22] = [
+    "bad-request",
+    "conflict",
+    "feature-not-implemented",
+    "forbidden",
+    "gone",
+    "internal-server-error",
+    "item-not-found",
+    "jid-malformed",
+    "not-acceptable",
+    "not-allowed",
+    "not-authorized",
+    "policy-violation",
+    "recipient-unavailable",
+    "redirect",
+    "registration-required",
+    "remote-server-not-found",
+    "remote-server-timeout",
+    "resource-constraint",
+    "service-unavailable",
+    "subscription-required",
+    "undefined-condition",
+    "unexpected-request",
+];
+
+/// Takes out of `stanzas` the errors to a stanza from one of the bot's rooms: a room
+/// expels an occupant that sends it errors. Returns the conditions taken out.
+pub fn keep_errors_from_rooms(stanzas: &mut Vec<Element>, inbound: &Head) -> Vec<String> {
+    if !inbound.is_from_room() {
+        return Vec::new();
+    }
+    let mut suppressed = Vec::new();
+    stanzas.retain(|stanza| {
+        if stanza.attr("type") != Some("error") {
+            return true;
+        }
+        let condition = stanza
+            .get_child("error", COMPONENT_NS)
+            .and_then(|error| error.children().next())
+            .map(Element::name)
+            .filter(|name| DEFINED_CONDITIONS.contains(name))
+            .unwrap_or("undefined-condition");
+        suppressed.push(condition.to_string());
+        false
+    });
+    suppressed
 }
 
 /// The answers to `inbound`, written, and why any of them could not be.
@@ -192,3 +249,7 @@ pub fn write_answers(stanzas: Vec<Element>, inbound: &Head, max_size: usize) -> 
 #[cfg(test)]
 #[path = "reply_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "room_reply_tests.rs"]
+mod room_tests;

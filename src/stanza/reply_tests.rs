@@ -2,12 +2,14 @@
 
 use super::*;
 use crate::stanza::Inbound;
+use crate::stanza::fields::NoRooms;
 use crate::xml::write::write_stanza;
 
 const DOMAIN: &str = "bot.example.com";
 const POLICY: SendPolicy<'static> = SendPolicy {
     domain: DOMAIN,
     max_depth: crate::config::DEFAULT_MAX_DEPTH,
+    rooms: &NoRooms,
 };
 const CHAT: &str = "<message from='alice@example.com/phone' to='echo@bot.example.com' \
                     type='chat' id='m1' xml:lang='en'><body>hello</body></message>";

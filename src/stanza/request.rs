@@ -46,6 +46,25 @@ impl<'a> WebhookRequest<'a> {
     }
 }
 
+/// The fields a stanza from a room adds to the webhook request (docs/contract.md, "Group
+/// chats"), made by [`crate::room`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomFields {
+    /// The room's bare JID.
+    pub room: String,
+    /// The sender's nick in the room; `None` for what the room itself sends.
+    pub nick: Option<String>,
+    /// Its XEP-0421 occupant id, when the stanza carries one.
+    pub occupant_id: Option<String>,
+    /// Its real JID, when the room showed it.
+    pub occupant_jid: Option<String>,
+    /// Whether the message is for the bot: a private message always is; a groupchat one
+    /// names it. `None` for a presence.
+    pub mentioned: Option<bool>,
+    /// The XEP-0359 stanza-id the room assigned (`by` the room), if any.
+    pub stanza_id: Option<String>,
+}
+
 /// A webhook request body, with what the dispatcher checks and shows about it.
 #[derive(Debug)]
 pub struct RequestBody {
@@ -56,8 +75,9 @@ pub struct RequestBody {
     pub has_body: bool,
 }
 
-/// The JSON body POSTed for `inbound`: the fields of [`WebhookRequest`], in its order.
-pub fn request_body(inbound: &Inbound) -> RequestBody {
+/// The JSON body POSTed for `inbound`: the fields of [`WebhookRequest`], in its order,
+/// then those of `room` when it came from one of the bot's rooms.
+pub fn request_body(inbound: &Inbound, room: Option<&RoomFields>) -> RequestBody {
     let mut json = JsonString {
         out: Vec::with_capacity(256),
         xml_len: 0,
@@ -86,6 +106,9 @@ pub fn request_body(inbound: &Inbound) -> RequestBody {
     if let Some(id) = inbound.id() {
         json.field(",\"id\":", id);
     }
+    if let Some(room) = room {
+        json.room(room);
+    }
     json.out.push(b'}');
     // It may wait long for a worker: keep no spare capacity.
     json.out.shrink_to_fit();
@@ -104,6 +127,30 @@ struct JsonString {
 }
 
 impl JsonString {
+    fn room(&mut self, room: &RoomFields) {
+        self.field(",\"room\":", &room.room);
+        if let Some(nick) = &room.nick {
+            self.field(",\"occupant\":{\"nick\":", nick);
+            if let Some(id) = &room.occupant_id {
+                self.field(",\"id\":", id);
+            }
+            if let Some(jid) = &room.occupant_jid {
+                self.field(",\"jid\":", jid);
+            }
+            self.out.push(b'}');
+        }
+        if let Some(mentioned) = room.mentioned {
+            self.out.extend_from_slice(if mentioned {
+                b",\"mentioned\":true"
+            } else {
+                b",\"mentioned\":false"
+            });
+        }
+        if let Some(stanza_id) = &room.stanza_id {
+            self.field(",\"stanza_id\":", stanza_id);
+        }
+    }
+
     fn field(&mut self, name: &str, value: &str) {
         self.out.extend_from_slice(name.as_bytes());
         self.out.push(b'"');
@@ -170,7 +217,7 @@ mod tests {
     /// The one-pass body, checked against serde's serialisation of [`WebhookRequest`].
     fn request_for(xml: &str) -> Value {
         let inbound = Inbound::from_test_xml(xml);
-        let body = request_body(&inbound);
+        let body = request_body(&inbound, None);
         let request = WebhookRequest::new(&inbound);
         assert_eq!(body.stanza_len, request.stanza.len(), "{xml}");
         assert_eq!(body.has_body, request.body.is_some(), "{xml}");
@@ -259,5 +306,38 @@ mod tests {
         let request = request_for(&xml);
         assert_eq!(request["body"], body.as_str());
         assert!(request["stanza"].as_str().expect("text").contains(&body));
+    }
+
+    #[test]
+    fn a_room_message_adds_the_room_fields() {
+        let inbound = Inbound::from_test_xml(
+            "<message to='bot.b/EchoBot' from='lobby@c.b/alice \"x\"' type='groupchat' id='g'>\
+             <body>EchoBot: hi</body></message>",
+        );
+        let fields = RoomFields {
+            room: "lobby@c.b".into(),
+            nick: Some("alice \"x\"".into()),
+            occupant_id: Some("o1".into()),
+            occupant_jid: None,
+            mentioned: Some(true),
+            stanza_id: Some("s1".into()),
+        };
+        let body = request_body(&inbound, Some(&fields));
+        let json: Value = serde_json::from_slice(&body.json).expect("valid json");
+        assert_eq!(json["room"], "lobby@c.b");
+        assert_eq!(json["occupant"], json!({"nick": "alice \"x\"", "id": "o1"}));
+        assert_eq!(json["mentioned"], true);
+        assert_eq!(json["stanza_id"], "s1");
+        assert_eq!(json["body"], "EchoBot: hi");
+        let presence = RoomFields {
+            nick: None,
+            mentioned: None,
+            stanza_id: None,
+            ..fields
+        };
+        let body = request_body(&inbound, Some(&presence));
+        let json: Value = serde_json::from_slice(&body.json).expect("valid json");
+        assert_eq!(json.get("occupant"), None);
+        assert_eq!(json.get("mentioned"), None);
     }
 }
