@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use super::server_process::{
     find_in_path, quoted, running_as_root, start_on_free_ports, Readiness, ServerProcess,
-    StartError,
+    StartError, MUC_SERVICE,
 };
-use super::xmpp_server::MUC_SERVICE;
 
 const HOST: &str = "localhost";
 const START_TIMEOUT: Duration = Duration::from_secs(20);

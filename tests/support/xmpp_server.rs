@@ -9,9 +9,6 @@ use std::path::Path;
 use super::ejabberd::Ejabberd;
 use super::prosody::Prosody;
 
-/// The XEP-0045 group chat service both servers run, always on (tests/e2e/rooms.rs).
-pub const MUC_SERVICE: &str = "conference.localhost";
-
 /// Which server a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {

@@ -8,8 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Ejabberd, HOST};
-use crate::support::server_process::quoted;
-use crate::support::xmpp_server::MUC_SERVICE;
+use crate::support::server_process::{quoted, MUC_SERVICE};
 
 impl Ejabberd {
     pub(super) fn write_config(&self, components: &[(&str, &str)], extra_yaml: &str) {
