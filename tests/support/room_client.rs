@@ -175,16 +175,43 @@ impl XmppClient {
         .await
     }
 
-    /// Kicks occupant `nick` from `room` (role none, XEP-0045 8.2); panics unless the
-    /// room says it is done.
-    pub async fn kick(&mut self, room: &str, nick: &str) {
+    /// Kicks occupant `nick` from `room` (role none, XEP-0045 8.2) and returns the
+    /// room's unavailable presence for it; panics unless the room says it is done. The
+    /// presence and the iq result come in either order.
+    pub async fn kick(&mut self, room: &str, nick: &str) -> Element {
         let id = format!("kick-{nick}");
+        let kicked = format!("{room}/{nick}");
         self.send(&format!(
             "<iq type='set' to='{room}' id='{id}'><query xmlns='{MUC_ADMIN_NS}'>\
              <item nick='{nick}' role='none'><reason>test kick</reason></item></query></iq>"
         ))
         .await;
-        self.expect_iq_result(&id, "kicking").await;
+        let deadline = Instant::now() + ROOM_WAIT;
+        let (mut done, mut gone) = (false, None);
+        while !done || gone.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let stanza = self
+                .recv_matching(left, |s| {
+                    (s.name() == "iq" && s.attr("id") == Some(&id))
+                        || (s.name() == "presence"
+                            && s.attr("from") == Some(&kicked)
+                            && s.attr("type") == Some("unavailable"))
+                })
+                .await
+                .unwrap_or_else(|| panic!("{}: kicking {kicked} unfinished", self.full_jid()));
+            if stanza.name() == "presence" {
+                gone = Some(stanza);
+            } else if stanza.attr("type") == Some("result") {
+                done = true;
+            } else {
+                panic!(
+                    "{}: kicking {kicked} failed: {}",
+                    self.full_jid(),
+                    to_xml(&stanza)
+                );
+            }
+        }
+        gone.expect("the loop ends with the presence")
     }
 
     /// Leaves `room` (we are `nick` there) and waits for the room's unavailable
