@@ -12,6 +12,8 @@ pub mod directory;
 pub mod message;
 pub mod presence;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
@@ -134,10 +136,11 @@ impl RoomConfig {
     }
 }
 
-/// The bare part of `jid`, in the form the server compares (the key of a room).
-pub fn room_key(jid: &str) -> String {
+/// The bare part of `jid`, in the form the server compares (the key of a room); borrowed
+/// when it is written so already, as an address the server routed is.
+pub fn room_key(jid: &str) -> Cow<'_, str> {
     let bare = jid.split_once('/').map_or(jid, |(bare, _)| bare);
-    normalised(bare).into_owned()
+    normalised(bare)
 }
 
 /// The resource of `jid` (a room occupant's nick), if it has one.

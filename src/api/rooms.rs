@@ -108,10 +108,10 @@ async fn finish_join(
 /// The room's refusal, as the HTTP status closest to its condition.
 fn refused(failure: &JoinFailure) -> ApiError {
     let status = match failure.condition.as_str() {
-        "forbidden" | "not-authorized" | "registration-required" | "banned" => {
+        "forbidden" | "not-authorized" | "registration-required" | "banned" | "not-allowed" => {
             StatusCode::FORBIDDEN
         }
-        "item-not-found" | "gone" => StatusCode::NOT_FOUND,
+        "item-not-found" | "gone" | "remote-server-not-found" => StatusCode::NOT_FOUND,
         "conflict" | "left" => StatusCode::CONFLICT,
         "service-unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_GATEWAY,
@@ -122,7 +122,9 @@ fn refused(failure: &JoinFailure) -> ApiError {
         "not-authorized" => "not-authorized",
         "registration-required" => "registration-required",
         "banned" => "banned",
+        "not-allowed" => "not-allowed",
         "item-not-found" => "item-not-found",
+        "remote-server-not-found" => "remote-server-not-found",
         "gone" => "gone",
         "conflict" => "conflict",
         "left" => "left",
@@ -168,6 +170,11 @@ pub async fn leave(
     Json(room).into_response()
 }
 
+/// As `POST /v1/send` answers a bad field.
 fn bad_field(message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", message.to_string())
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        message.to_string(),
+    )
 }

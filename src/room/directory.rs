@@ -18,7 +18,7 @@ use super::message::{occupant_id, read_message, OriginIds, RoomFields, RoomView}
 use super::presence::{condition, instant_room, join_presence, leave_presence, read_presence};
 use super::presence::{Departure, RoomPresence};
 use super::{room_key, RoomConfig};
-use crate::backoff::jittered;
+use crate::backoff::random_u64;
 use crate::config::ComponentConfig;
 use crate::stanza::fields::JoinedRooms;
 use crate::stanza::reply::empty_iq_result;
@@ -238,7 +238,7 @@ impl Rooms {
 
     /// Whether `from` is one of the rooms, or an occupant of one.
     pub fn is_room(&self, from: &str) -> bool {
-        self.any.load(Ordering::Relaxed) && self.table().contains_key(&room_key(from))
+        self.any.load(Ordering::Relaxed) && self.table().contains_key(&*room_key(from))
     }
 
     /// The joins to send right after a handshake: every room but those left or banned.
@@ -340,7 +340,7 @@ impl Rooms {
     /// Leaves the room: its state is `left` until joined again; the presence to send.
     pub fn leave(&self, jid: &str) -> Option<(RoomInfo, Element)> {
         let mut table = self.table();
-        let entry = table.get_mut(&room_key(jid))?;
+        let entry = table.get_mut(&*room_key(jid))?;
         entry.state = RoomState::Left;
         entry.condition = None;
         entry.generation += 1;
@@ -360,7 +360,7 @@ impl Rooms {
             return Arrival::Elsewhere;
         }
         let mut table = self.table();
-        let Some(entry) = table.get_mut(&room_key(inbound.from())) else {
+        let Some(entry) = table.get_mut(&*room_key(inbound.from())) else {
             return Arrival::Elsewhere;
         };
         if entry.state == RoomState::Left {
@@ -399,7 +399,7 @@ impl JoinedRooms for Rooms {
         }
         let table = self.table();
         table
-            .get(&room_key(room))
+            .get(&*room_key(room))
             .map(|e| e.config.occupant_address())
     }
 

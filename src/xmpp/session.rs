@@ -15,7 +15,7 @@ use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::shutdown::{Shutdown, ABANDON_GRACE};
 use crate::stanza::error::StanzaError;
-use crate::stanza::Inbound;
+use crate::stanza::{Inbound, Kind};
 use crate::xml::outgoing::OutgoingStanza;
 
 /// Replies written in one burst, at most.
@@ -193,20 +193,24 @@ fn handle(
 
 /// A stanza nested past `max_depth`: its sender is told, the connection goes on.
 fn refuse_too_deep(head: Element, context: &SessionContext<'_>) -> Vec<OutgoingStanza> {
-    let Ok(inbound) = Inbound::new(head) else {
+    let Ok(mut inbound) = Inbound::new(head) else {
         tracing::warn!(
             "{}: ignored an element from the server nested more than max_depth deep",
             context.domain
         );
         return Vec::new();
     };
+    if inbound.kind() != Kind::Iq && context.handle.rooms().is_room(inbound.from()) {
+        // A room expels an occupant that sends it errors: the answer is withheld.
+        inbound.mark_from_room();
+    }
     let answer = StanzaError::TOO_DEEP.reply_to(&inbound);
     tracing::warn!(
         "{}: refused a {} from {}: nested more than max_depth deep; answered with {}",
         context.domain,
         inbound.kind().as_str(),
         inbound.from(),
-        if answer.is_some() {
+        if answer.is_some() && !inbound.is_from_room() {
             "a modify/policy-violation error"
         } else {
             "nothing"

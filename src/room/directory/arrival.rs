@@ -5,7 +5,7 @@
 use minidom::Element;
 
 use super::{Arrival, Entry, Rejoin, RoomState, Rooms, INSTANT_ID_PREFIX, NICK_RETRIES, PING_NS};
-use super::{condition, instant_room, jittered, occupant_id, read_presence, Departure};
+use super::{condition, instant_room, occupant_id, random_u64, read_presence, Departure};
 use super::{empty_iq_result, Inbound, RoomFields, RoomPresence};
 use std::sync::atomic::Ordering;
 
@@ -98,7 +98,8 @@ impl Rooms {
         entry.settle(&self.domain, Some(condition.unwrap_or("kicked")));
         let rejoin = match (state, self.rejoin_after_kick) {
             (RoomState::Kicked, Some(after)) => {
-                let after = jittered(after);
+                // Within ±20 %, so that bots kicked together do not come back together.
+                let after = after.mul_f64(0.8 + (random_u64() % 1000) as f64 / 2500.0);
                 tracing::warn!(
                     "{}: {why} from {room}; rejoining in {:.1} s",
                     self.domain,
