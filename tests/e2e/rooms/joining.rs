@@ -1,10 +1,11 @@
 //! Joining rooms other than by the config: `POST /v1/rooms` and `DELETE /v1/rooms/{jid}`
 //! (answered once the room has let the bot in, or out) and `GET /v1/rooms`; a nick someone
-//! else already has in the room (the bot takes `<nick>_2`).
+//! else already has in the room (the bot takes `<nick>_2`); examples/room_bot.py in a room.
 
 use serde_json::{json, Value};
 
-use super::{api_call as call, bot_says, room, rooms_config, BOT_NICK};
+use super::{api_call as call, bot_says, room, rooms_config, wait_for_occupant, BOT_NICK};
+use crate::examples::ExampleBot;
 use crate::fixture::{World, DOMAIN, WAIT};
 use crate::http_api::{with_api, world_with_api};
 use crate::support::xmpp_server::Server;
@@ -52,6 +53,24 @@ async fn the_api_joins_and_leaves_a_room(server: Server) {
     );
     let gone = alice.occupant_presence(&lobby, BOT_NICK, false, WAIT).await;
     assert!(gone.is_some(), "alice sees the bot leave");
+    let entry = listed(&base, &lobby)
+        .await
+        .expect("a left room stays listed");
+    assert_eq!(entry["state"], "left");
+
+    let url = format!("{base}/v1/rooms");
+    let other = json!({ "jid": lobby, "nick": "OtherBot" });
+    let (status, refused) = call(reqwest::Method::POST, url.clone(), Some(other)).await;
+    assert_eq!((status, &refused["error"]), (409, &json!("room_exists")));
+    let again = json!({ "jid": lobby, "nick": BOT_NICK });
+    let (status, rejoined) = call(reqwest::Method::POST, url, Some(again)).await;
+    assert_eq!(
+        (status, &rejoined["state"]),
+        (200, &json!("joined")),
+        "{rejoined}"
+    );
+    let back = alice.occupant_presence(&lobby, BOT_NICK, true, WAIT).await;
+    assert!(back.is_some(), "the same POST joins a left room again");
 
     let url = format!("{base}/v1/rooms/{}", room("nowhere"));
     let (status, unknown) = call(reqwest::Method::DELETE, url, None).await;
@@ -91,3 +110,20 @@ async fn a_taken_nick_is_joined_with_a_suffix(server: Server) {
     assert_eq!(posted["occupant"]["nick"], BOT_NICK);
 }
 on_both_servers!(a_taken_nick_is_joined_with_a_suffix);
+
+async fn the_example_room_bot_answers_ping(server: Server) {
+    let bot = ExampleBot::start("python3", &["examples/room_bot.py", "{port}"]).await;
+    let lobby = room("pingpong");
+    let world = World::start_for_url_on(server, &bot.url, &rooms_config(&[&lobby], "", "")).await;
+    let mut alice = world.client("alice").await;
+    let joined = alice.join_room(&lobby, "alice").await;
+    wait_for_occupant(&mut alice, &joined, &lobby, BOT_NICK).await;
+    // The bot answers only when asked: had it answered "hello", that would come first.
+    alice.send_groupchat(&lobby, "hello").await;
+    alice.send_groupchat(&lobby, "!ping").await;
+    let said = bot_says(&mut alice, &lobby, BOT_NICK).await;
+    assert_eq!(said, "pong", "bot stderr:\n{}", bot.stderr());
+    alice.send_groupchat(&lobby, "EchoBot: !ping").await;
+    assert_eq!(bot_says(&mut alice, &lobby, BOT_NICK).await, "pong");
+}
+on_both_servers!(the_example_room_bot_answers_ping);
