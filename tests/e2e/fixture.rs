@@ -140,6 +140,30 @@ impl World {
         World::launch(server, None, url, extra_config)
     }
 
+    /// `server` (users alice and bob) and the scripted webhook bot, without component-http
+    /// yet: for a test that sets the scene first (e.g. a room someone else created), then
+    /// calls `start_daemon`. Its clients log in with `user`.
+    pub async fn without_daemon_on(server: Server) -> World {
+        let webhook = WebhookServer::start(scripted_bot).await;
+        World {
+            server: server.start(&[(DOMAIN, SECRET)], &[("alice", "pw"), ("bob", "pw")]),
+            webhook: Some(webhook),
+            daemon: None,
+        }
+    }
+
+    /// Starts component-http for a world made by `without_daemon_on`.
+    pub fn start_daemon(&mut self, extra_config: &str) {
+        let url = self.webhook().url.clone();
+        let config = config_for(&self.server, &url, extra_config);
+        self.daemon = Some(Daemon::start(&config));
+    }
+
+    /// A logged-in client, without waiting for the component (which may not run yet).
+    pub async fn user(&self, user: &str) -> XmppClient {
+        XmppClient::connect(&format!("{user}@localhost"), "pw", self.server.c2s_port()).await
+    }
+
     fn launch(
         server: Server,
         webhook: Option<WebhookServer>,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::fixture::{ask, body, next_message, World, WAIT};
 use crate::support::xmpp_server::Server;
 
-const TOKEN: &str = "e2e-api-token-0123456789";
+pub const TOKEN: &str = "e2e-api-token-0123456789";
 
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -18,13 +18,19 @@ fn free_port() -> u16 {
 }
 
 /// A world whose daemon also serves the API; returns it with the API's base URL.
-async fn world_with_api(server: Server, extra: &str) -> (World, String) {
+pub async fn world_with_api(server: Server, extra: &str) -> (World, String) {
+    let (config, base) = with_api(extra);
+    (World::start_on(server, &config).await, base)
+}
+
+/// The component's `extra` keys followed by an `[api]` section on a free port (the token
+/// is `TOKEN`); returns that config text with the API's base URL.
+pub fn with_api(extra: &str) -> (String, String) {
     let port = free_port();
     let config = format!(
         "{extra}\n[api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\niq_timeout = 10\n"
     );
-    let world = World::start_on(server, &config).await;
-    (world, format!("http://127.0.0.1:{port}"))
+    (config, format!("http://127.0.0.1:{port}"))
 }
 
 async fn post(base: &str, token: &str, body: Value) -> (u16, Value) {

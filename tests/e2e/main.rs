@@ -24,3 +24,4 @@ mod messages;
 mod presence_and_iq;
 mod reliability;
 mod robustness;
+mod rooms;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::server_process::{
     find_in_path, quoted, running_as_root, start_on_free_ports, Readiness, ServerProcess,
-    StartError,
+    StartError, MUC_SERVICE,
 };
 
 const HOST: &str = "localhost";
@@ -135,6 +135,9 @@ allow_unencrypted_plain_auth = true
 c2s_require_encryption = false
 limits = {{ c2s = {{ rate = "100mb/s" }} }}
 VirtualHost "{HOST}"
+-- XEP-0045 group chats (tests/e2e/rooms.rs): anyone may create a room, a component's
+-- JIDs too (no restrict_room_creation); a new room stays locked until configured.
+Component "{MUC_SERVICE}" "muc"
 "#,
             c2s = self.c2s_port,
             comp = self.component_port,

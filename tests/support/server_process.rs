@@ -13,6 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+/// The XEP-0045 group chat service both servers run, always on (tests/e2e/rooms.rs).
+pub const MUC_SERVICE: &str = "conference.localhost";
+
 /// How often a harness looks again while it waits for a start or an exit.
 const READY_POLL: Duration = Duration::from_millis(50);
 const EXIT_POLL: Duration = Duration::from_millis(20);

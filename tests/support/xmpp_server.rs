@@ -57,6 +57,10 @@ impl Server {
     //   `conflict` stream error; ejabberd accepts them all and spreads stanzas among them
     //   (at random, or per `domain_balancing`): tests/e2e/instances.rs and the standby
     //   tests in reliability.rs rely on both.
+    // - Group chat (conference.localhost, no MAM on either): Prosody 0.12 adds an XEP-0421
+    //   `<occupant-id>` to every groupchat message and occupant presence; ejabberd 23.01
+    //   has no occupant-id at all. Neither adds an XEP-0359 `<stanza-id by=room>` to a
+    //   groupchat message without MAM. -> `adds_occupant_id`, `adds_room_stanza_id`
     // - Start time: Prosody is up in ~0.2 s; ejabberd takes ~2.5 s (an Erlang VM, Mnesia
     //   tables) plus ~1.5 s to register users (one `ejabberdctl` VM each, in parallel).
     //
@@ -78,6 +82,18 @@ impl Server {
                 _ => None,
             },
         }
+    }
+
+    /// Whether the MUC service tags an occupant's groupchat messages with an XEP-0421
+    /// occupant-id (then the webhook's `occupant.id` carries it).
+    pub fn adds_occupant_id(self) -> bool {
+        self == Server::Prosody
+    }
+
+    /// Whether the MUC service gives a groupchat message an XEP-0359 stanza-id of its
+    /// own (then the webhook's `stanza_id` carries it): neither does without MAM.
+    pub fn adds_room_stanza_id(self) -> bool {
+        false
     }
 
     /// The text the server logs (in `XmppServer::log`) once for every component

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Ejabberd, HOST};
-use crate::support::server_process::quoted;
+use crate::support::server_process::{quoted, MUC_SERVICE};
 
 impl Ejabberd {
     pub(super) fn write_config(&self, components: &[(&str, &str)], extra_yaml: &str) {
@@ -57,6 +57,13 @@ modules:
   mod_ping: {}
 "#,
         );
+        // XEP-0045 group chats (tests/e2e/rooms.rs): anyone, a component's domain too, may
+        // create rooms; the default room options (temporary, not logged) are what the tests
+        // want, so none are set.
+        yml.push_str(&format!(
+            "  mod_muc:\n    host: {}\n    access: all\n    access_create: all\n",
+            quoted(MUC_SERVICE)
+        ));
         if !extra_yaml.trim().is_empty() {
             yml.push_str("# Extra top-level options from the test (Ejabberd::start_with).\n");
             yml.push_str(extra_yaml.trim_end());
