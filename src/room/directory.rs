@@ -26,6 +26,9 @@ use crate::stanza::{Inbound, Kind};
 
 /// Nick retries after a conflict: `<nick>_2` to `<nick>_5`.
 const NICK_RETRIES: u32 = 4;
+/// Joins tried again, `rejoin_after_kick` apart, when the room is locked (`item-not-found`:
+/// another occupant created it and has not configured it yet) before giving up.
+const LOCKED_RETRIES: u32 = 3;
 /// API requests waiting for one room's join, at most.
 const MAX_WAITING_JOINS: usize = 64;
 const INSTANT_ID_PREFIX: &str = "chttp-instant-";
@@ -98,26 +101,6 @@ pub struct Rejoin {
     pub after: Duration,
 }
 
-/// Why `POST /v1/rooms` cannot take a room.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AddError {
-    #[error("{0} is already joined with another nick or from another JID")]
-    Exists(String),
-    #[error("max_rooms ({0}) rooms are joined already")]
-    TooMany(usize),
-    #[error("{0} join requests wait for this room already")]
-    TooManyWaiting(usize),
-}
-
-/// What `POST /v1/rooms` got: the join to send (when connected) and where its outcome comes.
-pub enum Joining {
-    Already(RoomInfo),
-    Waiting {
-        presence: Option<Element>,
-        outcome: oneshot::Receiver<JoinOutcome>,
-    },
-}
-
 #[derive(Debug)]
 struct Entry {
     config: RoomConfig,
@@ -128,6 +111,8 @@ struct Entry {
     nick: String,
     /// Nick retries made since the last join began.
     retries: u32,
+    /// Joins tried again since the last handshake because the room was locked.
+    locked_retries: u32,
     /// Occupants seen, by nick: their real JID when the room showed it.
     occupants: HashMap<String, Option<String>>,
     waiting: Vec<oneshot::Sender<JoinOutcome>>,
@@ -159,6 +144,7 @@ impl Entry {
             state: RoomState::Joining,
             condition: None,
             retries: 0,
+            locked_retries: 0,
             occupants: HashMap::new(),
             waiting: Vec::new(),
             generation: 0,
@@ -247,7 +233,10 @@ impl Rooms {
         table
             .values_mut()
             .filter(|e| !matches!(e.state, RoomState::Left | RoomState::Banned))
-            .map(Entry::begin_join)
+            .map(|entry| {
+                entry.locked_retries = 0;
+                entry.begin_join()
+            })
             .collect()
     }
 
@@ -265,8 +254,8 @@ impl Rooms {
     pub fn rejoin(&self, rejoin: &Rejoin) -> Option<Element> {
         let mut table = self.table();
         let entry = table.get_mut(&rejoin.room)?;
-        (entry.generation == rejoin.generation && entry.state == RoomState::Kicked)
-            .then(|| entry.begin_join())
+        let waiting = matches!(entry.state, RoomState::Kicked | RoomState::Joining);
+        (entry.generation == rejoin.generation && waiting).then(|| entry.begin_join())
     }
 
     /// How long `POST /v1/rooms` waits for a room's answer.
@@ -289,72 +278,6 @@ impl Rooms {
             .filter(|e| e.state == RoomState::Joined)
             .count();
         (joined, table.len())
-    }
-
-    /// Takes a room from the API (or joins again one already there with the same nick);
-    /// `connected`: the join can be sent now, else it goes after the next handshake.
-    pub fn add(&self, config: RoomConfig, connected: bool) -> Result<Joining, AddError> {
-        let mut table = self.table();
-        if let Some(entry) = table.get(&config.jid) {
-            if entry.config.nick != config.nick || entry.config.from != config.from {
-                return Err(AddError::Exists(config.jid));
-            }
-            if entry.state == RoomState::Joined {
-                return Ok(Joining::Already(entry.info(&self.domain)));
-            }
-        } else {
-            if table.len() >= self.max_rooms {
-                // A room left through the API makes room for another.
-                let left = table
-                    .iter()
-                    .find(|(_, e)| e.state == RoomState::Left && e.source == Source::Api)
-                    .map(|(key, _)| key.clone());
-                match left {
-                    Some(key) => table.remove(&key),
-                    None => return Err(AddError::TooMany(self.max_rooms)),
-                };
-            }
-            table.insert(config.jid.clone(), Entry::new(config.clone(), Source::Api));
-            self.any.store(true, Ordering::Relaxed);
-        }
-        let Some(entry) = table.get_mut(&config.jid) else {
-            return Err(AddError::TooMany(self.max_rooms));
-        };
-        if entry.waiting.len() >= MAX_WAITING_JOINS {
-            return Err(AddError::TooManyWaiting(MAX_WAITING_JOINS));
-        }
-        // A joining room has its join on the way already; the rest start one.
-        let already_joining = entry.state == RoomState::Joining && entry.generation > 0;
-        entry.config.password = config.password;
-        entry.config.forward = config.forward;
-        let presence = if !connected {
-            entry.state = RoomState::Joining;
-            None
-        } else if already_joining {
-            None
-        } else {
-            Some(entry.begin_join())
-        };
-        let (sender, outcome) = oneshot::channel();
-        entry.waiting.push(sender);
-        Ok(Joining::Waiting { presence, outcome })
-    }
-
-    /// Leaves the room: its state is `left` until joined again; the presence to send.
-    pub fn leave(&self, jid: &str) -> Option<(RoomInfo, Element)> {
-        let mut table = self.table();
-        let entry = table.get_mut(&*room_key(jid))?;
-        entry.state = RoomState::Left;
-        entry.condition = None;
-        entry.generation += 1;
-        entry.occupants.clear();
-        entry.settle(&self.domain, Some("left"));
-        let presence = leave_presence(
-            &entry.config.jid,
-            &entry.nick,
-            &entry.config.occupant_address(),
-        );
-        Some((entry.info(&self.domain), presence))
     }
 
     /// What becomes of a stanza (see [`Arrival`]); `forwarded`: the kinds the webhook takes.
@@ -396,6 +319,9 @@ impl Rooms {
 }
 
 mod arrival;
+mod requests;
+
+pub use requests::{AddError, Joining};
 
 impl JoinedRooms for Rooms {
     fn occupant_address(&self, room: &str) -> Option<String> {

@@ -207,3 +207,38 @@ fn the_api_joins_waits_and_leaves() {
         .is_ok());
     assert!(rooms.leave("nowhere@conference.example.com").is_none());
 }
+
+#[test]
+fn a_locked_room_is_tried_again_a_few_times() {
+    let rooms = rooms("rejoin_after_kick = 1");
+    rooms.joins();
+    let locked = format!(
+        "<presence from='{ROOM}/EchoBot' type='error'><error type='cancel'>\
+         <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    );
+    for _ in 0..3 {
+        let Arrival::Handled {
+            rejoin: Some(rejoin),
+            ..
+        } = arrive(&rooms, &locked)
+        else {
+            panic!("tried again");
+        };
+        assert_eq!(state(&rooms), RoomState::Joining);
+        assert!(rooms.rejoin(&rejoin).is_some());
+    }
+    assert!(matches!(
+        arrive(&rooms, &locked),
+        Arrival::Handled { rejoin: None, .. }
+    ));
+    assert_eq!(rooms.list()[0].condition.as_deref(), Some("item-not-found"));
+    // A new connection starts the count again.
+    rooms.joins();
+    assert!(matches!(
+        arrive(&rooms, &locked),
+        Arrival::Handled {
+            rejoin: Some(_),
+            ..
+        }
+    ));
+}

@@ -7,6 +7,7 @@ use minidom::Element;
 use super::{condition, instant_room, occupant_id, random_u64, read_presence, Departure};
 use super::{empty_iq_result, Inbound, RoomFields, RoomPresence};
 use super::{Arrival, Entry, Rejoin, RoomState, Rooms, INSTANT_ID_PREFIX, NICK_RETRIES, PING_NS};
+use super::{Duration, LOCKED_RETRIES};
 use std::sync::atomic::Ordering;
 
 impl Rooms {
@@ -18,6 +19,7 @@ impl Rooms {
                 entry.state = RoomState::Joined;
                 entry.condition = None;
                 entry.nick = nick.to_string();
+                entry.locked_retries = 0;
                 if first {
                     tracing::info!("{}: joined {room} as {nick}", self.domain);
                 }
@@ -96,10 +98,8 @@ impl Rooms {
         entry.condition = condition.map(str::to_string);
         entry.generation += 1;
         entry.settle(&self.domain, Some(condition.unwrap_or("kicked")));
-        let rejoin = match (state, self.rejoin_after_kick) {
+        let rejoin = match (state, self.rejoin_delay()) {
             (RoomState::Kicked, Some(after)) => {
-                // Within ±20 %, so that bots kicked together do not come back together.
-                let after = after.mul_f64(0.8 + (random_u64() % 1000) as f64 / 2500.0);
                 tracing::warn!(
                     "{}: {why} from {room}; rejoining in {:.1} s",
                     self.domain,
@@ -133,7 +133,15 @@ impl Rooms {
         }
     }
 
-    /// The join was refused: another nick after a conflict, else the room's state is `error`.
+    /// `rejoin_after_kick` within ±20 %, so that bots kicked together do not come back
+    /// together; `None`: they stay out.
+    fn rejoin_delay(&self) -> Option<Duration> {
+        self.rejoin_after_kick
+            .map(|after| after.mul_f64(0.8 + (random_u64() % 1000) as f64 / 2500.0))
+    }
+
+    /// The join was refused: another nick after a conflict, a locked room tried again a few
+    /// times, else the room's state is `error`.
     fn refused(&self, entry: &mut Entry, condition: &str) -> Arrival {
         let room = entry.config.jid.clone();
         if condition == "conflict" && entry.retries < NICK_RETRIES {
@@ -151,6 +159,25 @@ impl Rooms {
                 send: vec![entry.join_presence()],
                 rejoin: None,
             };
+        }
+        if let Some(after) = self.rejoin_delay() {
+            if condition == "item-not-found" && entry.locked_retries < LOCKED_RETRIES {
+                entry.locked_retries += 1;
+                entry.generation += 1;
+                tracing::warn!(
+                    "{}: {room} is locked (item-not-found); trying again in {:.1} s",
+                    self.domain,
+                    after.as_secs_f64()
+                );
+                return Arrival::Handled {
+                    send: Vec::new(),
+                    rejoin: Some(Rejoin {
+                        room,
+                        generation: entry.generation,
+                        after,
+                    }),
+                };
+            }
         }
         tracing::warn!(
             "{}: {room} refused the join: {condition}; not retrying before the next connection",
