@@ -36,6 +36,22 @@ const DOMAIN: &str = "bot.example.com";
 const DEFAULT_STANZA: &str = "<message from='alice@example.com/phone' \
     to='echo@bot.example.com' type='chat' id='m1'><body>hi</body></message>";
 
+/// The component sits in one room, so that replies to it (and fuzzed `to`s naming it) take
+/// the group-chat rules: a `from` filled in or refused, an origin-id added.
+#[derive(Debug)]
+struct OneRoom;
+
+impl component_http::stanza::fields::JoinedRooms for OneRoom {
+    fn occupant_address(&self, room: &str) -> Option<String> {
+        room.eq_ignore_ascii_case("room@conference.example.com")
+            .then(|| "bot.example.com/Bot".to_string())
+    }
+
+    fn new_origin_id(&self) -> String {
+        "chttp-0-1".to_string()
+    }
+}
+
 const STATUSES: &[u16] = &[
     200, 201, 202, 204, 206, 299, 0, 100, 199, 300, 301, 302, 304, 400, 401, 402, 403, 404, 405,
     410, 418, 429, 500, 501, 502, 503, 504, 599, 600, 65535,
@@ -80,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
     let policy = component_http::stanza::fields::SendPolicy {
         domain: DOMAIN,
         max_depth: component_http::config::DEFAULT_MAX_DEPTH,
-        rooms: &component_http::stanza::fields::NoRooms,
+        rooms: &OneRoom,
     };
     let answer = answer(&inbound, &outcome, &policy);
 
