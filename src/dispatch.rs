@@ -14,16 +14,17 @@ mod conversation;
 mod fairness;
 mod occupancy;
 pub mod rate_limit;
+mod typing;
 
 pub use fairness::Refusal;
 
-use minidom::rxml::xml_ncname;
 use minidom::Element;
 use tokio::sync::OwnedSemaphorePermit;
 
 use self::conversation::{Conversation, Conversations, Turn};
 use self::fairness::{Gate, Held};
 use self::occupancy::RoomStep;
+use self::typing::{chat_state, end_typing, wants_typing_notice};
 use crate::shutdown::{Abandon, Watcher};
 
 use crate::config::ComponentConfig;
@@ -33,10 +34,9 @@ use crate::stanza::error::StanzaError;
 use crate::stanza::local::{route, Route};
 use crate::stanza::reply::{answer, Answer};
 use crate::stanza::request::request_body;
-use crate::stanza::{bare, Head, Inbound, Kind, COMPONENT_NS};
+use crate::stanza::{bare, Head, Inbound, Kind};
 use crate::webhook::Webhook;
 use crate::xml::outgoing::OutgoingStanza;
-use crate::xml::set_attr;
 
 /// Routes the stanzas of one component. Its workers stop once every clone is dropped and
 /// the calls already queued are done.
@@ -357,41 +357,6 @@ struct Watch {
     attempt: Deadline,
     /// When a "composing" notice is due (`typing_after`).
     typing: Deadline,
-}
-
-const CHAT_STATES_NS: &str = "http://jabber.org/protocol/chatstates";
-
-/// Typing notices (XEP-0085) go only to chat messages with a body (`has_body`, as the
-/// webhook request already found it: the body is not looked for twice).
-fn wants_typing_notice(inbound: &Head, has_body: bool) -> bool {
-    has_body && inbound.kind() == Kind::Message && inbound.stanza_type() == Some("chat")
-}
-
-/// A standalone chat state notice from the bot address to the sender.
-fn chat_state(inbound: &Head, state: &str) -> Element {
-    let mut notice = Element::bare("message", COMPONENT_NS);
-    set_attr(&mut notice, xml_ncname!("from"), inbound.to());
-    set_attr(&mut notice, xml_ncname!("to"), inbound.from());
-    set_attr(&mut notice, xml_ncname!("type"), "chat");
-    notice.append_child(Element::bare(state, CHAT_STATES_NS));
-    notice
-}
-
-/// After a "composing" notice, the answer ends it: a chat reply carries `<active/>`,
-/// anything else (an error, or nothing) is followed by a standalone `<active/>`.
-fn end_typing(inbound: &Head, stanzas: &mut Vec<Element>) {
-    let reply = stanzas.iter_mut().find(|s| {
-        s.name() == "message"
-            && s.attr("type") == Some("chat")
-            && s.attr("to") == Some(inbound.from())
-    });
-    match reply {
-        Some(reply) if !reply.children().any(|c| c.has_ns(CHAT_STATES_NS)) => {
-            reply.append_child(Element::bare("active", CHAT_STATES_NS));
-        }
-        Some(_) => {}
-        None => stanzas.push(chat_state(inbound, "active")),
-    }
 }
 
 fn is_error(stanza: &Element) -> bool {
