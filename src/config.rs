@@ -16,7 +16,7 @@ use crate::stanza::Kind;
 use api_section::check_api;
 pub use api_section::ApiConfig;
 use raw::{RawComponent, RawFile, RawRateLimitSetting, RawRetry, RawServer};
-use room_section::{check_rooms, RawRoomKeys};
+use room_section::check_rooms;
 pub use room_section::{
     DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOM_OCCUPANTS, DEFAULT_REJOIN_AFTER_KICK,
 };
@@ -345,14 +345,12 @@ fn check_component(
         other => Some(duration("typing_after", other, DEFAULT_TYPING_AFTER)?),
     };
     let room_keys = check_rooms(
-        RawRoomKeys {
-            rooms: raw.rooms,
-            rejoin_after_kick: raw.rejoin_after_kick,
-            join_timeout: raw.join_timeout,
-            max_rooms: raw.max_rooms,
-            max_room_occupants: raw.max_room_occupants,
-        },
         &domain,
+        raw.rooms,
+        raw.rejoin_after_kick,
+        raw.join_timeout,
+        raw.max_rooms,
+        raw.max_room_occupants,
     )?;
     Ok(ComponentConfig {
         typing_after,

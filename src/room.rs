@@ -14,13 +14,13 @@ pub mod presence;
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::Secret;
-use crate::stanza::{address_on_domain, normalised};
+use crate::stanza::{address_on_domain, bare, normalised};
 
 /// Which groupchat messages of a room go to the webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Forward {
     /// Every message of the room.
@@ -139,8 +139,7 @@ impl RoomConfig {
 /// The bare part of `jid`, in the form the server compares (the key of a room); borrowed
 /// when it is written so already, as an address the server routed is.
 pub fn room_key(jid: &str) -> Cow<'_, str> {
-    let bare = jid.split_once('/').map_or(jid, |(bare, _)| bare);
-    normalised(bare)
+    normalised(bare(jid))
 }
 
 /// The resource of `jid` (a room occupant's nick), if it has one.
@@ -181,6 +180,12 @@ mod tests {
             missing.expect_err("refused").to_string(),
             "nick: is missing"
         );
+        let longest = "n".repeat(MAX_NICK);
+        assert!(check("a@b", &longest, None).is_ok(), "a nick at the bound");
+        assert_eq!(field(check("a@b", &format!("{longest}n"), None)), "nick");
+        let password = "p".repeat(MAX_NICK + 1);
+        let long = RoomConfig::check("d", Some("a@b"), Some("n"), Some(&password), None, None);
+        assert_eq!(long.expect_err("refused").field, "password");
         let forward = RoomConfig::check("d", Some("a@b"), Some("n"), None, None, Some("some"));
         assert_eq!(forward.expect_err("refused").field, "forward");
     }

@@ -108,30 +108,22 @@ async fn finish_join(component: &ComponentHandle, joining: Joining) -> Result<Re
 
 /// The room's refusal, as the HTTP status closest to its condition.
 fn refused(failure: &JoinFailure) -> ApiError {
-    let status = match failure.condition.as_str() {
-        "forbidden" | "not-authorized" | "registration-required" | "banned" | "not-allowed" => {
-            StatusCode::FORBIDDEN
-        }
-        "item-not-found" | "gone" | "remote-server-not-found" => StatusCode::NOT_FOUND,
-        "conflict" | "left" => StatusCode::CONFLICT,
-        "service-unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::BAD_GATEWAY,
-    };
-    // The condition is one of the room's or ours: kept to a known set for the `error` code.
-    let code = match failure.condition.as_str() {
-        "forbidden" => "forbidden",
-        "not-authorized" => "not-authorized",
-        "registration-required" => "registration-required",
-        "banned" => "banned",
-        "not-allowed" => "not-allowed",
-        "item-not-found" => "item-not-found",
-        "remote-server-not-found" => "remote-server-not-found",
-        "gone" => "gone",
-        "conflict" => "conflict",
-        "left" => "left",
-        "kicked" => "kicked",
-        "service-unavailable" => "service-unavailable",
-        _ => "join_refused",
+    // The code is the room's condition when it is one of these (a known set), else
+    // `join_refused`.
+    let (status, code) = match failure.condition.as_str() {
+        "forbidden" => (StatusCode::FORBIDDEN, "forbidden"),
+        "not-authorized" => (StatusCode::FORBIDDEN, "not-authorized"),
+        "registration-required" => (StatusCode::FORBIDDEN, "registration-required"),
+        "banned" => (StatusCode::FORBIDDEN, "banned"),
+        "not-allowed" => (StatusCode::FORBIDDEN, "not-allowed"),
+        "item-not-found" => (StatusCode::NOT_FOUND, "item-not-found"),
+        "gone" => (StatusCode::NOT_FOUND, "gone"),
+        "remote-server-not-found" => (StatusCode::NOT_FOUND, "remote-server-not-found"),
+        "conflict" => (StatusCode::CONFLICT, "conflict"),
+        "left" => (StatusCode::CONFLICT, "left"),
+        "kicked" => (StatusCode::BAD_GATEWAY, "kicked"),
+        "service-unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "service-unavailable"),
+        _ => (StatusCode::BAD_GATEWAY, "join_refused"),
     };
     ApiError::new(
         status,

@@ -25,15 +25,6 @@ pub(super) struct RawRoom {
     forward: Option<String>,
 }
 
-/// The group-chat keys of one component, as serde reads them.
-pub(super) struct RawRoomKeys {
-    pub(super) rooms: Option<Vec<RawRoom>>,
-    pub(super) rejoin_after_kick: Option<f64>,
-    pub(super) join_timeout: Option<f64>,
-    pub(super) max_rooms: Option<usize>,
-    pub(super) max_room_occupants: Option<usize>,
-}
-
 /// The group-chat keys, checked.
 pub(super) struct RoomKeys {
     pub(super) rooms: Vec<RoomConfig>,
@@ -43,9 +34,17 @@ pub(super) struct RoomKeys {
     pub(super) max_room_occupants: usize,
 }
 
-pub(super) fn check_rooms(raw: RawRoomKeys, domain: &str) -> Result<RoomKeys, String> {
+/// Checks the group-chat keys of the component of `domain`, as serde read them.
+pub(super) fn check_rooms(
+    domain: &str,
+    raw_rooms: Option<Vec<RawRoom>>,
+    rejoin_after_kick: Option<f64>,
+    join_timeout: Option<f64>,
+    max_rooms: Option<usize>,
+    max_room_occupants: Option<usize>,
+) -> Result<RoomKeys, String> {
     let mut rooms: Vec<RoomConfig> = Vec::new();
-    for (index, room) in raw.rooms.unwrap_or_default().iter().enumerate() {
+    for (index, room) in raw_rooms.unwrap_or_default().iter().enumerate() {
         let checked = RoomConfig::check(
             domain,
             room.jid.as_deref(),
@@ -63,14 +62,14 @@ pub(super) fn check_rooms(raw: RawRoomKeys, domain: &str) -> Result<RoomKeys, St
         }
         rooms.push(checked);
     }
-    let max_rooms = raw.max_rooms.unwrap_or(DEFAULT_MAX_ROOMS);
+    let max_rooms = max_rooms.unwrap_or(DEFAULT_MAX_ROOMS);
     if max_rooms < rooms.len() {
         return Err(format!(
             "key 'max_rooms': {max_rooms} is fewer than the {} rooms listed",
             rooms.len()
         ));
     }
-    let rejoin_after_kick = match raw.rejoin_after_kick {
+    let rejoin_after_kick = match rejoin_after_kick {
         Some(0.0) => None,
         other => Some(duration(
             "rejoin_after_kick",
@@ -81,9 +80,9 @@ pub(super) fn check_rooms(raw: RawRoomKeys, domain: &str) -> Result<RoomKeys, St
     Ok(RoomKeys {
         rooms,
         rejoin_after_kick,
-        join_timeout: duration("join_timeout", raw.join_timeout, DEFAULT_JOIN_TIMEOUT)?,
+        join_timeout: duration("join_timeout", join_timeout, DEFAULT_JOIN_TIMEOUT)?,
         max_rooms,
-        max_room_occupants: raw.max_room_occupants.unwrap_or(DEFAULT_MAX_ROOM_OCCUPANTS),
+        max_room_occupants: max_room_occupants.unwrap_or(DEFAULT_MAX_ROOM_OCCUPANTS),
     })
 }
 

@@ -14,8 +14,8 @@ use minidom::Element;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::message::{occupant_id, read_message, OriginIds, RoomFields, RoomView};
-use super::presence::{condition, instant_room, join_presence, leave_presence, read_presence};
+use super::message::{read_message, OriginIds, RoomFields, RoomView};
+use super::presence::{instant_room, join_presence, leave_presence, occupant_id, read_presence};
 use super::presence::{Departure, RoomPresence};
 use super::{room_key, RoomConfig};
 use crate::backoff::random_u64;

@@ -242,3 +242,69 @@ fn a_locked_room_is_tried_again_a_few_times() {
         }
     ));
 }
+
+#[test]
+fn occupants_are_remembered_up_to_max_room_occupants() {
+    let rooms = rooms("max_room_occupants = 2");
+    rooms.joins();
+    arrive(&rooms, &self_presence("EchoBot", &[], ""));
+    for nick in ["alice", "bob", "carol"] {
+        arrive(
+            &rooms,
+            &format!(
+                "<presence from='{ROOM}/{nick}'><x {USER}><item jid='{nick}@example.com/a'/></x>\
+                 </presence>"
+            ),
+        );
+    }
+    let jid_of = |nick: &str| {
+        let message = format!(
+            "<message from='{ROOM}/{nick}' to='bot.example.com/EchoBot' type='groupchat'>\
+             <body>hi</body></message>"
+        );
+        match arrive(&rooms, &message) {
+            Arrival::Post(fields) => fields.occupant_jid,
+            other => panic!("posted: {other:?}"),
+        }
+    };
+    // At the bound, and past it: the third is not remembered, the first two still are.
+    assert_eq!(jid_of("bob").as_deref(), Some("bob@example.com/a"));
+    assert_eq!(jid_of("carol"), None);
+    // One who leaves makes room for another.
+    arrive(
+        &rooms,
+        &format!("<presence from='{ROOM}/alice' type='unavailable'/>"),
+    );
+    arrive(
+        &rooms,
+        &format!("<presence from='{ROOM}/carol'><x {USER}><item jid='carol@example.com/a'/></x></presence>"),
+    );
+    assert_eq!(jid_of("carol").as_deref(), Some("carol@example.com/a"));
+}
+
+#[test]
+fn api_requests_waiting_for_one_join_are_bounded() {
+    let rooms = rooms("");
+    let room = || {
+        RoomConfig::check(
+            "bot.example.com",
+            Some("ops@conference.example.com"),
+            Some("Ops"),
+            None,
+            None,
+            None,
+        )
+        .expect("valid")
+    };
+    let mut waiting = Vec::new();
+    for _ in 0..MAX_WAITING_JOINS {
+        match rooms.add(room(), false) {
+            Ok(Joining::Waiting { outcome, .. }) => waiting.push(outcome),
+            _ => panic!("waits"),
+        }
+    }
+    assert!(matches!(
+        rooms.add(room(), false),
+        Err(AddError::TooManyWaiting(MAX_WAITING_JOINS))
+    ));
+}

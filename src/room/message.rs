@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use minidom::Element;
 
-use super::presence::OCCUPANT_ID_NS;
-use super::Forward;
+use super::presence::occupant_id;
+use super::{nick_of, Forward};
 pub use crate::stanza::request::RoomFields;
 use crate::stanza::{Inbound, COMPONENT_NS};
 
@@ -55,7 +55,7 @@ pub fn read_message(
     occupant_jid: impl FnOnce(&str) -> Option<String>,
 ) -> Result<RoomFields, Skipped> {
     let element = inbound.element();
-    let nick = inbound.from().split_once('/').map(|(_, nick)| nick);
+    let nick = nick_of(inbound.from());
     let groupchat = inbound.stanza_type() == Some("groupchat");
     let mentioned = if groupchat {
         if nick == Some(view.own_nick) || is_own_origin(element, view.origin_ids) {
@@ -81,19 +81,11 @@ pub fn read_message(
     Ok(RoomFields {
         room: view.room.to_string(),
         nick: nick.map(str::to_string),
-        occupant_id: occupant_id(element),
+        occupant_id: occupant_id(element).map(str::to_string),
         occupant_jid: nick.and_then(occupant_jid),
         mentioned: Some(mentioned),
         stanza_id: stanza_id(element, view.room),
     })
-}
-
-/// The XEP-0421 occupant id a stanza carries.
-pub fn occupant_id(element: &Element) -> Option<String> {
-    element
-        .get_child("occupant-id", OCCUPANT_ID_NS)
-        .and_then(|o| o.attr("id"))
-        .map(str::to_string)
 }
 
 fn stanza_id(element: &Element, room: &str) -> Option<String> {
@@ -125,12 +117,13 @@ fn is_own_origin(element: &Element, origin_ids: &OriginIds) -> bool {
 /// Whether the body names the bot's nick as a word (in any case), or an XEP-0372 mention
 /// points at its occupant JID.
 fn mentions(inbound: &Inbound, view: &RoomView<'_>) -> bool {
-    let uri = format!("xmpp:{}/{}", view.room, view.own_nick);
     let referenced = inbound.element().children().any(|c| {
         c.is("reference", REFERENCE_NS)
             && c.attr("type") == Some("mention")
-            && c.attr("uri")
-                .is_some_and(|u| percent_decoded(u).eq_ignore_ascii_case(&uri))
+            && c.attr("uri").is_some_and(|u| {
+                let uri = format!("xmpp:{}/{}", view.room, view.own_nick);
+                percent_decoded(u).eq_ignore_ascii_case(&uri)
+            })
     });
     referenced
         || inbound

@@ -6,15 +6,16 @@
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
+use super::nick_of;
 use crate::stanza::COMPONENT_NS;
+use crate::xml::outgoing::error_condition;
 use crate::xml::set_attr;
 
 pub const MUC_NS: &str = "http://jabber.org/protocol/muc";
 pub const MUC_USER_NS: &str = "http://jabber.org/protocol/muc#user";
 const MUC_OWNER_NS: &str = "http://jabber.org/protocol/muc#owner";
 const DATA_FORMS_NS: &str = "jabber:x:data";
-pub const OCCUPANT_ID_NS: &str = "urn:xmpp:occupant-id:0";
-const STANZAS_NS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+const OCCUPANT_ID_NS: &str = "urn:xmpp:occupant-id:0";
 
 /// The presence that joins `room` as `nick`, from `from`, asking for no history.
 pub fn join_presence(room: &str, nick: &str, from: &str, password: Option<&str>) -> Element {
@@ -103,15 +104,15 @@ pub enum RoomPresence<'a> {
 
 /// Reads `presence`, from the room whose occupant the bot is as `own_nick`.
 pub fn read_presence<'a>(presence: &'a Element, own_nick: &str) -> RoomPresence<'a> {
-    let from = presence.attr("from").unwrap_or_default();
-    let Some((_, nick)) = from.split_once('/') else {
+    let Some(nick) = nick_of(presence.attr("from").unwrap_or_default()) else {
         return RoomPresence::Other;
     };
     let ty = presence.attr("type");
     if ty == Some("error") {
-        return match condition(presence) {
-            Some(condition) if nick == own_nick => RoomPresence::Refused(condition),
-            Some(condition) if nick.is_empty() => RoomPresence::Refused(condition),
+        return match error_condition(presence) {
+            Some(condition) if nick == own_nick || nick.is_empty() => {
+                RoomPresence::Refused(condition)
+            }
             _ => RoomPresence::Other,
         };
     }
@@ -132,9 +133,7 @@ pub fn read_presence<'a>(presence: &'a Element, own_nick: &str) -> RoomPresence<
                 nick,
                 available,
                 jid: item.and_then(|i| i.attr("jid")),
-                id: presence
-                    .get_child("occupant-id", OCCUPANT_ID_NS)
-                    .and_then(|o| o.attr("id")),
+                id: occupant_id(presence),
             },
             _ => RoomPresence::Other,
         };
@@ -167,13 +166,11 @@ pub fn read_presence<'a>(presence: &'a Element, own_nick: &str) -> RoomPresence<
     RoomPresence::Departed(departure)
 }
 
-/// The defined condition of a stanza error (`conflict`, `forbidden`, ...).
-pub fn condition(stanza: &Element) -> Option<&str> {
+/// The XEP-0421 occupant id a room's stanza carries.
+pub fn occupant_id(stanza: &Element) -> Option<&str> {
     stanza
-        .get_child("error", COMPONENT_NS)?
-        .children()
-        .find(|c| c.ns() == STANZAS_NS && c.name() != "text")
-        .map(Element::name)
+        .get_child("occupant-id", OCCUPANT_ID_NS)
+        .and_then(|o| o.attr("id"))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{Map, Value};
 
-use super::{address_on_domain, normalised, Kind, COMPONENT_NS};
+use super::{address_on_domain, bare, normalised, Kind, COMPONENT_NS};
 use crate::xml::document::parse_stanza;
 use crate::xml::scan::is_xml_text;
 use crate::xml::{set_attr, XmlError};
@@ -147,12 +147,9 @@ fn to_a_room(
     policy: &SendPolicy<'_>,
 ) -> Result<(), ReplyError> {
     let to = stanza.attr("to").unwrap_or_default();
-    let (room, to_occupant) = match to.split_once('/') {
-        Some((room, _)) => (room, true),
-        None => (to, false),
-    };
+    let room = bare(to);
+    let to_occupant = room.len() < to.len();
     let joined = policy.rooms.occupant_address(room);
-    let room = room.to_string();
     if described && stanza.attr("type").is_none() {
         let ty = if joined.is_some() && !to_occupant {
             "groupchat"
@@ -170,7 +167,7 @@ fn to_a_room(
         Some(from) if groupchat && *normalised(from) != *joined => {
             return Err(ReplyError::NotTheOccupant {
                 from: from.to_string(),
-                room,
+                room: bare(stanza.attr("to").unwrap_or_default()).to_string(),
                 joined,
             })
         }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::error::StanzaError;
 use super::fields::{stanza_from_fields, Defaults, ReplyError, SendPolicy};
 use super::{normalised, Head, Kind, COMPONENT_NS};
-use crate::xml::outgoing::OutgoingStanza;
+use crate::xml::outgoing::{error_condition, OutgoingStanza};
 use crate::xml::{set_attr, XmlError};
 
 /// What came of one webhook call, stripped of everything HTTP-specific.
@@ -194,13 +194,10 @@ pub fn keep_errors_from_rooms(stanzas: &mut Vec<Element>, inbound: &Head) -> Vec
     }
     let mut suppressed = Vec::new();
     stanzas.retain(|stanza| {
-        if stanza.attr("type") != Some("error") {
+        let Some(condition) = error_condition(stanza) else {
             return true;
-        }
-        let condition = stanza
-            .get_child("error", COMPONENT_NS)
-            .and_then(|error| error.children().next())
-            .map(Element::name)
+        };
+        let condition = Some(condition)
             .filter(|name| DEFINED_CONDITIONS.contains(name))
             .unwrap_or("undefined-condition");
         suppressed.push(condition.to_string());

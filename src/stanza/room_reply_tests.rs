@@ -142,35 +142,19 @@ fn a_send_to_a_room_is_a_groupchat_message_from_the_jid_that_joined() {
         iq_type: "get",
         iq_id: None,
     };
-    let fields = |value: serde_json::Value| value.as_object().cloned().expect("object");
-    let sent = stanza_from_fields(
-        &fields(json!({ "to": ROOM, "body": "hi" })),
-        &defaults,
-        &POLICY,
-    )
-    .expect("sent");
+    let send = |value: serde_json::Value| {
+        let fields = value.as_object().cloned().expect("object");
+        stanza_from_fields(&fields, &defaults, &POLICY)
+    };
+    let sent = send(json!({ "to": ROOM, "body": "hi" })).expect("sent");
     assert_eq!(sent.attr("type"), Some("groupchat"));
     assert_eq!(sent.attr("from"), Some(JOINED));
-    let private = stanza_from_fields(
-        &fields(json!({ "to": format!("{ROOM}/alice"), "body": "hi" })),
-        &defaults,
-        &POLICY,
-    )
-    .expect("sent");
+    let private = send(json!({ "to": format!("{ROOM}/alice"), "body": "hi" })).expect("sent");
     assert_eq!(private.attr("type"), Some("chat"));
     assert_eq!(private.attr("from"), Some(JOINED));
-    let elsewhere = stanza_from_fields(
-        &fields(json!({ "to": "alice@example.com", "body": "hi" })),
-        &defaults,
-        &POLICY,
-    )
-    .expect("sent");
+    let elsewhere = send(json!({ "to": "alice@example.com", "body": "hi" })).expect("sent");
     assert_eq!(elsewhere.attr("type"), Some("chat"));
     assert_eq!(elsewhere.attr("from"), Some("bot.example.com"));
-    let spoofed = stanza_from_fields(
-        &fields(json!({ "to": ROOM, "from": "x@bot.example.com", "body": "hi" })),
-        &defaults,
-        &POLICY,
-    );
+    let spoofed = send(json!({ "to": ROOM, "from": "x@bot.example.com", "body": "hi" }));
     assert!(matches!(spoofed, Err(ReplyError::NotTheOccupant { .. })));
 }

@@ -50,7 +50,9 @@ impl OutgoingStanza {
     }
 }
 
-fn error_condition(stanza: &Element) -> Option<&str> {
+/// For an error stanza, its defined condition (see [`OutgoingStanza::error_condition`]);
+/// `None` for any other stanza.
+pub fn error_condition(stanza: &Element) -> Option<&str> {
     if stanza.attr("type") != Some("error") {
         return None;
     }

@@ -4,10 +4,11 @@
 
 use minidom::Element;
 
-use super::{condition, instant_room, occupant_id, random_u64, read_presence, Departure};
 use super::{empty_iq_result, Inbound, RoomFields, RoomPresence};
+use super::{instant_room, occupant_id, random_u64, read_presence, Departure};
 use super::{Arrival, Entry, Rejoin, RoomState, Rooms, INSTANT_ID_PREFIX, NICK_RETRIES, PING_NS};
 use super::{Duration, LOCKED_RETRIES};
+use crate::xml::outgoing::error_condition;
 use std::sync::atomic::Ordering;
 
 impl Rooms {
@@ -68,7 +69,7 @@ impl Rooms {
             RoomPresence::Other if posted => Arrival::Post(RoomFields {
                 room,
                 nick: None,
-                occupant_id: occupant_id(inbound.element()),
+                occupant_id: occupant_id(inbound.element()).map(str::to_string),
                 occupant_jid: None,
                 mentioned: None,
                 stanza_id: None,
@@ -195,7 +196,7 @@ impl Rooms {
     /// A message of the bot's that the room bounced: `not-acceptable` says the bot is not in
     /// the room (it was dropped unseen): join again.
     pub(super) fn bounced(&self, entry: &mut Entry, inbound: &Inbound) -> Arrival {
-        let condition = condition(inbound.element());
+        let condition = error_condition(inbound.element());
         if condition == Some("not-acceptable") && entry.state == RoomState::Joined {
             tracing::warn!(
                 "{}: {} says the bot is not in it; joining again",
@@ -231,7 +232,7 @@ impl Rooms {
                     "{}: {} refused to become an instant room: {}",
                     self.domain,
                     entry.config.jid,
-                    condition(element).unwrap_or("no condition")
+                    error_condition(element).unwrap_or("no condition")
                 );
                 Arrival::Skipped("the room refused the instant-room form")
             }
