@@ -7,10 +7,13 @@
 //! - [`error`]: stanza errors and the HTTP status table.
 //! - [`local`]: what the component answers itself (presence, ping, disco).
 //! - [`fields`]: a JSON object that describes a stanza (a webhook reply, an API request).
+//! - [`receipt`]: messages that are only notices (chat states, receipts, markers), and the
+//!   XEP-0184 receipt sent once the webhook has taken a message.
 
 pub mod error;
 pub mod fields;
 pub mod local;
+pub mod receipt;
 pub mod reply;
 pub mod request;
 

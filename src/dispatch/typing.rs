@@ -4,10 +4,9 @@
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
+use crate::stanza::receipt::CHAT_STATES_NS;
 use crate::stanza::{Head, Kind, COMPONENT_NS};
 use crate::xml::set_attr;
-
-const CHAT_STATES_NS: &str = "http://jabber.org/protocol/chatstates";
 
 /// Typing notices (XEP-0085) go only to chat messages with a body (`has_body`, as the
 /// webhook request already found it: the body is not looked for twice).
