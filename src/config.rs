@@ -99,6 +99,12 @@ pub struct ComponentConfig {
     /// A chat message's sender sees "composing" after this long without an answer; `None`: never.
     #[serde(serialize_with = "optional_seconds")]
     pub typing_after: Option<Duration>,
+    /// POST messages that carry nothing but a chat state, a receipt or a chat marker (off:
+    /// they are dropped unanswered and counted).
+    pub forward_chat_states: bool,
+    /// Send a XEP-0184 receipt for a message that asks for one, once the webhook answered
+    /// it with a 2xx (never in group chats).
+    pub receipts: bool,
     /// The rooms the bot joins after every handshake (XEP-0045).
     pub rooms: Vec<RoomConfig>,
     /// How long after a kick the bot joins the room again (jittered); `None`: it stays out.
@@ -354,6 +360,8 @@ fn check_component(
     )?;
     Ok(ComponentConfig {
         typing_after,
+        forward_chat_states: raw.forward_chat_states.unwrap_or(true),
+        receipts: raw.receipts.unwrap_or(true),
         rooms: room_keys.rooms,
         rejoin_after_kick: room_keys.rejoin_after_kick,
         join_timeout: room_keys.join_timeout,

@@ -32,6 +32,7 @@ use crate::deadline::{after, Deadline};
 use crate::handle::ComponentHandle;
 use crate::stanza::error::StanzaError;
 use crate::stanza::local::{route, Route};
+use crate::stanza::receipt::{asks_for_receipt, receipt};
 use crate::stanza::reply::{answer, Answer};
 use crate::stanza::request::request_body;
 use crate::stanza::{bare, Head, Inbound, Kind};
@@ -53,6 +54,8 @@ pub struct Dispatcher {
 /// counting against its sender's `max_in_flight_per_sender`) until its answer is queued.
 struct Call {
     head: Head,
+    /// It asked for a XEP-0184 receipt and `receipts` is on: one goes back after a 2xx.
+    receipt: bool,
     work: Work,
     conversation: Option<Conversation>,
     _held: Option<Held>,
@@ -75,6 +78,7 @@ struct Inner {
     /// What a stanza for the webhook passes first: the loop guard and the fairness bounds.
     gate: Gate,
     typing_after: Option<Duration>,
+    receipts: bool,
     handle: Arc<ComponentHandle>,
     /// With `ordered`: conversations with a worker at them, and their stanzas waiting behind.
     conversations: Option<Conversations<Call>>,
@@ -97,6 +101,7 @@ impl Dispatcher {
             webhook,
             gate: Gate::new(config, handle.metrics().clone()),
             typing_after: config.typing_after,
+            receipts: config.receipts,
             handle,
             conversations: config
                 .ordered
@@ -144,6 +149,9 @@ impl Dispatcher {
                 return inner.handle.write_answers(refused, inbound.head());
             }
         }
+        if inner.gate.drops_notice(&inbound) {
+            return Vec::new();
+        }
         // Every occupant of a room shares its bare JID: room traffic is keyed by occupant.
         let sender = if inbound.is_from_room() {
             inbound.from()
@@ -154,6 +162,7 @@ impl Dispatcher {
             Ok(held) => held,
             Err(refused) => return inner.handle.write_answers(refused, inbound.head()),
         };
+        let receipt = inner.receipts && asks_for_receipt(inbound.element());
         let body = request_body(&inbound, room.as_ref());
         let work = if body.stanza_len > inner.max_stanza_size {
             Work::TooLarge
@@ -175,6 +184,7 @@ impl Dispatcher {
             .then(|| inner.keys.hash_one((party, inbound.to())));
         let call = Call {
             head: inbound.into_head(),
+            receipt,
             work,
             conversation,
             _held: held,
@@ -287,11 +297,13 @@ impl Inner {
         let mut answer = loop {
             tokio::select! {
                 delivery = &mut delivery => {
-                    let answer = answer(inbound, &delivery.outcome, &self.handle.send_policy());
+                    let mut answer = answer(inbound, &delivery.outcome, &self.handle.send_policy());
                     for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
                         self.handle.record_webhook_error(&trouble);
                         self.warn(inbound, &trouble, &answer.stanzas);
                     }
+                    // The receipt goes first: the sender sees its message taken, then the reply.
+                    answer.stanzas.splice(0..0, call.receipt.then(|| receipt(inbound, &delivery.outcome, &answer)).flatten());
                     break answer;
                 }
                 _ = watch.typing.reached(), if typing_after.is_some() && !typed => {

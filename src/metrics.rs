@@ -109,8 +109,9 @@ impl Default for Metrics {
         registry.register(
             "stanzas_refused",
             "Stanzas not POSTed to the webhook, by reason: own_domain (dropped unanswered, \
-             the loop guard); rate_limit, sender_in_flight, conversation_queue (refused with \
-             wait/resource-constraint)",
+             the loop guard; chat_state, only a chat state, receipt or marker with \
+             forward_chat_states = false); rate_limit, sender_in_flight, conversation_queue \
+             (refused with wait/resource-constraint)",
             metrics.refused.clone(),
         );
         registry.register(

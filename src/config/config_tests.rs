@@ -348,6 +348,17 @@ fn typing_notice_can_be_turned_off() {
 }
 
 #[test]
+fn chat_states_are_forwarded_and_receipts_sent_unless_turned_off() {
+    let c = &parse(MINIMAL).expect("valid").components[0];
+    assert!(c.forward_chat_states && c.receipts);
+    let text = format!("{MINIMAL}forward_chat_states = false\nreceipts = false\n");
+    let c = &parse(&text).expect("valid").components[0];
+    assert!(!c.forward_chat_states && !c.receipts);
+    let wrong = parse(&format!("{MINIMAL}receipts = \"yes\"\n")).expect_err("not a bool");
+    assert!(wrong.contains("receipts"), "{wrong}");
+}
+
+#[test]
 fn fairness_bounds_have_documented_defaults() {
     let c = &parse(MINIMAL).expect("valid").components[0];
     assert_eq!(c.max_queued_per_conversation, 32);

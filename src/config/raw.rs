@@ -77,6 +77,8 @@ pub(super) struct RawComponent {
     pub(super) max_queued_replies: Option<usize>,
     pub(super) shutdown_timeout: Option<f64>,
     pub(super) typing_after: Option<f64>,
+    pub(super) forward_chat_states: Option<bool>,
+    pub(super) receipts: Option<bool>,
     pub(super) rooms: Option<Vec<RawRoom>>,
     pub(super) rejoin_after_kick: Option<f64>,
     pub(super) join_timeout: Option<f64>,

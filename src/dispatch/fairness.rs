@@ -1,7 +1,8 @@
 //! What keeps one sender from starving everyone else, and the component from talking to
 //! itself: the [`Gate`] a stanza for the webhook passes first — the loop guard's domains,
 //! the rate limit, and the count of stanzas each sender has accepted and not yet answered
-//! (`max_in_flight_per_sender`) — and what a stanza turned away gets: its error at once,
+//! (`max_in_flight_per_sender`), and with `forward_chat_states = false` the messages that
+//! are only notices — and what a stanza turned away gets: its error at once,
 //! a count in `stanzas_refused_total`, and one log line per component and reason.
 //!
 //! Why a per-sender count besides the rate limit: every stanza accepted holds one of the
@@ -24,7 +25,8 @@ use super::rate_limit::{RateLimiter, SenderKey};
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
 use crate::stanza::error::StanzaError;
-use crate::stanza::Head;
+use crate::stanza::receipt::is_only_a_notice;
+use crate::stanza::{Head, Inbound};
 
 /// The checks before a stanza is accepted for the webhook, and its refusal.
 pub struct Gate {
@@ -36,8 +38,10 @@ pub struct Gate {
     /// `None` when `max_in_flight_per_sender` is `max_in_flight`: the slots bound it.
     sender_load: Option<Arc<SenderLoad>>,
     logged: LoggedOnce,
+    /// `forward_chat_states`: whether messages that are only notices are POSTed.
+    forward_notices: bool,
     /// Stanzas refused, by [`Refusal`] (in the order of [`Refusal::ALL`]).
-    refused: [Counter; 4],
+    refused: [Counter; 5],
 }
 
 impl Gate {
@@ -52,6 +56,7 @@ impl Gate {
             sender_load: (config.max_in_flight_per_sender < config.max_in_flight)
                 .then(|| SenderLoad::new(config.max_in_flight_per_sender)),
             logged: LoggedOnce::default(),
+            forward_notices: config.forward_chat_states,
             refused: Refusal::ALL.map(|refusal| metrics.refused(refusal.label())),
         }
     }
@@ -59,6 +64,18 @@ impl Gate {
     /// The domains the loop guard keeps from the webhook (`stanza::local::route`).
     pub fn guarded(&self) -> &[String] {
         &self.guarded
+    }
+
+    /// With `forward_chat_states = false`, whether `inbound` carries nothing but a chat
+    /// state, a receipt or a marker: then it is counted and logged as [`Refusal::ChatState`]
+    /// and must be dropped unanswered. Asked before [`Gate::admit`], so that such notices
+    /// cost the sender none of its rate.
+    pub fn drops_notice(&self, inbound: &Inbound) -> bool {
+        if self.forward_notices || !is_only_a_notice(inbound.element()) {
+            return false;
+        }
+        self.refuse(inbound.head(), Refusal::ChatState);
+        true
     }
 
     /// Before the stanza's body is built: the sender's rate, then its count of stanzas in
@@ -114,15 +131,19 @@ pub enum Refusal {
     SenderInFlight,
     /// Its conversation has `max_queued_per_conversation` stanzas waiting already.
     ConversationQueue,
+    /// It carries nothing but a chat state, a receipt or a chat marker, and
+    /// `forward_chat_states` is off: dropped unanswered, as nobody waits for an answer.
+    ChatState,
 }
 
 impl Refusal {
     /// Every reason, in the order of the gate's counters.
-    pub const ALL: [Refusal; 4] = [
+    pub const ALL: [Refusal; 5] = [
         Refusal::OwnDomain,
         Refusal::RateLimit,
         Refusal::SenderInFlight,
         Refusal::ConversationQueue,
+        Refusal::ChatState,
     ];
 
     /// The `reason` label of `stanzas_refused_total`.
@@ -132,13 +153,14 @@ impl Refusal {
             Refusal::RateLimit => "rate_limit",
             Refusal::SenderInFlight => "sender_in_flight",
             Refusal::ConversationQueue => "conversation_queue",
+            Refusal::ChatState => "chat_state",
         }
     }
 
     /// The error the sender gets; `None`: no answer at all.
     pub fn error(self) -> Option<StanzaError> {
         match self {
-            Refusal::OwnDomain => None,
+            Refusal::OwnDomain | Refusal::ChatState => None,
             Refusal::RateLimit => Some(StanzaError::RATE_LIMITED),
             Refusal::SenderInFlight => Some(StanzaError::SENDER_BUSY),
             Refusal::ConversationQueue => Some(StanzaError::CONVERSATION_FULL),
@@ -164,6 +186,10 @@ impl Refusal {
                 "was refused with wait/resource-constraint: its conversation has \
                  `max_queued_per_conversation` stanzas waiting"
             }
+            Refusal::ChatState => {
+                "was dropped unanswered, not POSTed: it carries nothing but a chat state, a \
+                 receipt or a chat marker (`forward_chat_states = false`)"
+            }
         }
     }
 }
@@ -171,7 +197,7 @@ impl Refusal {
 /// For each [`Refusal`], whether it was logged already: once per component, the rest is
 /// counted (a flood would otherwise write a line per stanza).
 #[derive(Default)]
-pub struct LoggedOnce([AtomicBool; 4]);
+pub struct LoggedOnce([AtomicBool; 5]);
 
 impl LoggedOnce {
     /// True the first time only.
@@ -351,7 +377,8 @@ mod tests {
             None,
             "no answer to our own domain"
         );
-        for refusal in &Refusal::ALL[1..] {
+        assert_eq!(Refusal::ChatState.error(), None, "no answer to a notice");
+        for refusal in &Refusal::ALL[1..4] {
             let error = refusal.error().expect("an answer");
             assert_eq!(
                 (error.error_type, error.condition),
