@@ -137,7 +137,7 @@ async fn api_refuses_bad_tokens_and_a_disconnected_component(server: Server) {
 on_both_servers!(api_refuses_bad_tokens_and_a_disconnected_component);
 
 /// Scrapes /metrics and parses it with the Prometheus project's parser.
-async fn scrape(base: &str) -> HashMap<String, f64> {
+pub async fn scrape(base: &str) -> HashMap<String, f64> {
     let (status, text) = get(base, "/metrics").await;
     assert_eq!(status, 200);
     let script = concat!(

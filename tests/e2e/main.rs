@@ -23,5 +23,6 @@ mod instances;
 mod messages;
 mod presence_and_iq;
 mod reliability;
+mod rich;
 mod robustness;
 mod rooms;

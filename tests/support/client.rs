@@ -30,7 +30,8 @@ pub struct XmppClient {
 
 /// One line of the script's stdout.
 enum Event {
-    Stanza(Element),
+    /// A stanza, and what slixmpp's plugins parsed of it in rich mode (else Null).
+    Stanza(Element, serde_json::Value),
     /// The stream ended (a `disconnected` event, or the script exited).
     Closed,
     Other,
@@ -41,10 +42,22 @@ impl XmppClient {
     /// sends initial presence and returns once online. Panics with the script's stderr
     /// if that does not happen within 20 s.
     pub async fn connect(jid: &str, password: &str, c2s_port: u16) -> XmppClient {
+        XmppClient::connect_with(jid, password, c2s_port, &[]).await
+    }
+
+    /// As [`XmppClient::connect`], in rich mode (`--rich`): slixmpp's plugins for rich
+    /// messages parse what arrives ([`XmppClient::recv_parsed`]) and build what
+    /// [`XmppClient::send_built`] sends.
+    pub async fn connect_rich(jid: &str, password: &str, c2s_port: u16) -> XmppClient {
+        XmppClient::connect_with(jid, password, c2s_port, &["--rich"]).await
+    }
+
+    async fn connect_with(jid: &str, password: &str, c2s_port: u16, extra: &[&str]) -> XmppClient {
         let mut child = Command::new("python3")
             .arg(SCRIPT)
             .args(["--jid", jid, "--password", password, "--host", "127.0.0.1"])
             .args(["--port", &c2s_port.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -126,6 +139,18 @@ impl XmppClient {
     /// Newlines are replaced by spaces, as the script reads one stanza per line.
     pub async fn send(&mut self, xml: &str) {
         let line = format!("{}\n", xml.replace(['\r', '\n'], " "));
+        self.write_line(&line).await;
+    }
+
+    /// Rich mode: a message built by slixmpp's plugins from `fields` (the script's
+    /// `{"send": …}` command: to, type, id, body, oob_url, reply, replace, reactions,
+    /// retract, state, request_receipt).
+    pub async fn send_built(&mut self, fields: serde_json::Value) {
+        let line = format!("{}\n", serde_json::json!({ "send": fields }));
+        self.write_line(&line).await;
+    }
+
+    async fn write_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("send() after close()");
         let result = match stdin.write_all(line.as_bytes()).await {
             Ok(()) => stdin.flush().await,
@@ -152,12 +177,25 @@ impl XmppClient {
         timeout: Duration,
         pred: impl Fn(&Element) -> bool,
     ) -> Option<Element> {
+        let found = self.recv_parsed(timeout, pred).await;
+        found.map(|(stanza, _)| stanza)
+    }
+
+    /// As [`XmppClient::recv_matching`], with what the plugins parsed of the stanza (rich
+    /// mode; Null otherwise).
+    pub async fn recv_parsed(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Element) -> bool,
+    ) -> Option<(Element, serde_json::Value)> {
         let deadline = Instant::now() + timeout;
         loop {
             let event = timeout_at(deadline, self.next_event()).await.ok()?;
             match event {
-                Event::Stanza(el) if pred(&el) => return Some(el),
-                Event::Stanza(el) => eprintln!("[{}] skipped: {}", self.full_jid, to_xml(&el)),
+                Event::Stanza(el, parsed) if pred(&el) => return Some((el, parsed)),
+                Event::Stanza(el, _) => {
+                    eprintln!("[{}] skipped: {}", self.full_jid, to_xml(&el))
+                }
                 Event::Closed => return None,
                 Event::Other => {}
             }
@@ -214,7 +252,7 @@ impl XmppClient {
         };
         let xml = event["xml"].as_str().unwrap_or_default();
         match event["event"].as_str() {
-            Some("stanza") => Event::Stanza(self.parse(xml)),
+            Some("stanza") => Event::Stanza(self.parse(xml), event["parsed"].clone()),
             Some("stream_error") => {
                 let el = self.parse(xml);
                 self.stream_errors.push(el);

@@ -16,6 +16,18 @@ Line mode (default), a JSON-lines protocol on stdin/stdout:
   stdin:  one raw XML stanza per line, sent verbatim; EOF = disconnect cleanly, exit 0.
   Received iq get/set are printed and never answered; nothing is auto-replied.
 
+Rich mode (--rich, with line mode): slixmpp's own plugins for the XEPs of rich messages
+are registered (0066 OOB, 0085 chat states, 0184 receipts, without auto-acks, 0308
+corrections, 0333 markers, 0424 retractions, 0428 fallbacks, 0444 reactions, 0461
+replies), and what they parse is added to each received message's event:
+  {"event": "stanza", "xml": "<...>", "parsed": {"body", "oob_url", "oob_desc", "reply":
+   {"id", "to"}, "fallback_body", "replace_id", "reactions": {"id", "values"}, "retract_id",
+   "chat_state", "receipt", "request_receipt", "displayed", "markable"}}
+  (a key only when the message has it). A stdin line that starts with "{" is a JSON
+  command: {"send": {"to", "type", "id", "body", "oob_url", "reply": {"id", "to"},
+  "replace", "reactions": {"id", "values"}, "retract", "state", "request_receipt"}} builds
+  the message through those plugins' stanza interfaces and sends it.
+
 One-shot mode: --send-to JID --body TEXT [--timeout S]
   sends one chat message, waits for the first <message> with a body from JID's bare
   address, prints "reply from <from>: <body>" and exits 0; exit 1 on timeout or on a
@@ -96,6 +108,11 @@ class TestClient(slixmpp.ClientXMPP):
         self.add_event_handler("failed_all_auth", self.on_failed_auth)
         self.add_event_handler("connection_failed", self.on_connection_failed)
         self.add_event_handler("stream_error", self.on_stream_error)
+        if args.rich:
+            for plugin in RICH_PLUGINS:
+                self.register_plugin(plugin)
+            # Receipts are the component's to send, and the tests' to look at: none back.
+            self.plugin["xep_0184"].auto_ack = False
 
     def finish(self, code):
         if not self.done.done():
@@ -140,7 +157,10 @@ class TestClient(slixmpp.ClientXMPP):
         elif self.args.send_to:
             self.check_reply(stanza)
         elif self.online:
-            emit({"event": "stanza", "xml": as_xml(stanza)})
+            event = {"event": "stanza", "xml": as_xml(stanza)}
+            if self.args.rich and stanza.xml.tag == "{%s}message" % CLIENT_NS:
+                event["parsed"] = parsed(stanza)
+            emit(event)
 
     def on_stream_error(self, err):
         if not self.args.send_to:
@@ -200,8 +220,37 @@ class TestClient(slixmpp.ClientXMPP):
 
     def send_line(self, line):
         line = line.strip()
-        if line:
+        if line.startswith("{"):
+            self.command(json.loads(line))
+        elif line:
             self.send_raw(line)
+
+    def command(self, command):
+        """A JSON line (rich mode): a message built through the plugins' interfaces."""
+        fields = command["send"]
+        msg = self.make_message(mto=fields["to"], mtype=fields.get("type", "chat"))
+        if "id" in fields:
+            msg["id"] = fields["id"]
+        if "body" in fields:
+            msg["body"] = fields["body"]
+        if "oob_url" in fields:
+            msg["oob"]["url"] = fields["oob_url"]
+        if "reply" in fields:
+            msg["reply"]["id"] = fields["reply"]["id"]
+            if "to" in fields["reply"]:
+                msg["reply"]["to"] = fields["reply"]["to"]
+        if "replace" in fields:
+            msg["replace"]["id"] = fields["replace"]
+        if "reactions" in fields:
+            msg["reactions"]["id"] = fields["reactions"]["id"]
+            msg["reactions"].set_values(fields["reactions"]["values"], all_chars=True)
+        if "retract" in fields:
+            msg["retract"]["id"] = fields["retract"]
+        if "state" in fields:
+            msg["chat_state"] = fields["state"]
+        if fields.get("request_receipt"):
+            msg["request_receipt"] = True
+        msg.send()
 
     def close(self, code):
         """Close the stream cleanly, then exit with `code`."""
@@ -210,6 +259,60 @@ class TestClient(slixmpp.ClientXMPP):
         self.exit_code = code
         fut = self.disconnect(wait=2.0)
         fut.add_done_callback(lambda _f: self.finish(code))
+
+
+RICH_PLUGINS = (
+    "xep_0066",
+    "xep_0085",
+    "xep_0184",
+    "xep_0308",
+    "xep_0333",
+    "xep_0424",
+    "xep_0428",
+    "xep_0444",
+    "xep_0461",
+)
+
+
+def has(msg, namespace, name):
+    return msg.xml.find("{%s}%s" % (namespace, name)) is not None
+
+
+def parsed(msg):
+    """What the plugins read of a received message. Each interface is read only when its
+    element is there: reading an absent plugin would add an empty element."""
+    out = {}
+    if msg["body"]:
+        out["body"] = msg["body"]
+    if has(msg, "jabber:x:oob", "x"):
+        out["oob_url"] = msg["oob"]["url"]
+        if msg["oob"]["desc"]:
+            out["oob_desc"] = msg["oob"]["desc"]
+    if has(msg, "urn:xmpp:reply:0", "reply"):
+        out["reply"] = {"id": msg["reply"]["id"]}
+        if msg["reply"].xml.get("to"):
+            out["reply"]["to"] = str(msg["reply"]["to"])
+        if has(msg, "urn:xmpp:fallback:0", "fallback"):
+            out["fallback_body"] = msg["reply"].get_fallback_body()
+            out["stripped_body"] = msg["reply"].strip_fallback_content()
+    if has(msg, "urn:xmpp:message-correct:0", "replace"):
+        out["replace_id"] = msg["replace"]["id"]
+    if has(msg, "urn:xmpp:reactions:0", "reactions"):
+        values = msg["reactions"].get_values(all_chars=True)
+        out["reactions"] = {"id": msg["reactions"]["id"], "values": sorted(values)}
+    if has(msg, "urn:xmpp:message-retract:1", "retract"):
+        out["retract_id"] = msg["retract"]["id"]
+    if msg["chat_state"]:
+        out["chat_state"] = msg["chat_state"]
+    if msg["receipt"]:
+        out["receipt"] = msg["receipt"]
+    if msg["request_receipt"]:
+        out["request_receipt"] = True
+    if has(msg, "urn:xmpp:chat-markers:0", "displayed"):
+        out["displayed"] = msg["displayed"]["id"]
+    if has(msg, "urn:xmpp:chat-markers:0", "markable"):
+        out["markable"] = True
+    return out
 
 
 def start_stdin_reader(xmpp):
@@ -234,6 +337,7 @@ def parse_args(argv):
     p.add_argument("--send-to", metavar="JID", help="one-shot mode: message this JID")
     p.add_argument("--body", help="one-shot mode: message body")
     p.add_argument("--timeout", type=float, default=10.0, help="one-shot reply timeout (s)")
+    p.add_argument("--rich", action="store_true", help="register the rich-message plugins")
     args = p.parse_args(argv)
     if args.send_to and args.body is None:
         p.error("--send-to needs --body")
