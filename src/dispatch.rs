@@ -32,7 +32,7 @@ use crate::deadline::{after, Deadline};
 use crate::handle::ComponentHandle;
 use crate::stanza::error::StanzaError;
 use crate::stanza::local::{route, Route};
-use crate::stanza::reply::{answer, Answer};
+use crate::stanza::reply::{answer_quoting, Answer};
 use crate::stanza::request::request_body;
 use crate::stanza::{bare, Head, Inbound, Kind};
 use crate::webhook::Webhook;
@@ -63,6 +63,8 @@ enum Work {
     Post {
         json: Vec<u8>,
         has_body: bool,
+        /// A message's body, which a reply with `fallback: true` quotes (XEP-0461).
+        quoted: Option<Box<str>>,
     },
     /// Refused in its turn, so that the conversation's answers stay in order.
     TooLarge,
@@ -161,6 +163,7 @@ impl Dispatcher {
             Work::Post {
                 json: body.json,
                 has_body: body.has_body,
+                quoted: inbound.body().map(String::into_boxed_str),
             }
         };
         // One room is one conversation; an occupant's private messages are their own.
@@ -260,8 +263,12 @@ impl Inner {
 
     async fn deliver(&self, call: &mut Call, watch: &mut Watch) {
         let inbound = &call.head;
-        let (json, has_body) = match &mut call.work {
-            Work::Post { json, has_body } => (std::mem::take(json), *has_body),
+        let (json, has_body, quoted) = match &mut call.work {
+            Work::Post {
+                json,
+                has_body,
+                quoted,
+            } => (std::mem::take(json), *has_body, quoted.take()),
             Work::TooLarge => {
                 let answer = self.refuse(
                     inbound,
@@ -287,7 +294,7 @@ impl Inner {
         let mut answer = loop {
             tokio::select! {
                 delivery = &mut delivery => {
-                    let answer = answer(inbound, &delivery.outcome, &self.handle.send_policy());
+                    let answer = answer_quoting(inbound, quoted.as_deref(), &delivery.outcome, &self.handle.send_policy());
                     for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
                         self.handle.record_webhook_error(&trouble);
                         self.warn(inbound, &trouble, &answer.stanzas);

@@ -7,12 +7,16 @@
 //! - [`error`]: stanza errors and the HTTP status table.
 //! - [`local`]: what the component answers itself (presence, ping, disco).
 //! - [`fields`]: a JSON object that describes a stanza (a webhook reply, an API request).
+//! - [`rich_read`], [`rich_write`]: the rich keys (attachments, replies, reactions…), read
+//!   from a received stanza and written into a described one.
 
 pub mod error;
 pub mod fields;
 pub mod local;
 pub mod reply;
 pub mod request;
+pub mod rich_read;
+pub mod rich_write;
 
 use std::borrow::Cow;
 
