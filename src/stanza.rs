@@ -15,6 +15,7 @@ pub mod fields;
 pub mod local;
 pub mod reply;
 pub mod request;
+mod rich_json;
 pub mod rich_read;
 pub mod rich_write;
 
