@@ -361,3 +361,7 @@ mod tests {
 #[cfg(test)]
 #[path = "stanza/limits_tests.rs"]
 mod limits_tests;
+
+#[cfg(test)]
+#[path = "stanza/rich_tests.rs"]
+mod rich_tests;
