@@ -33,7 +33,7 @@ use crate::handle::ComponentHandle;
 use crate::stanza::error::StanzaError;
 use crate::stanza::local::{route, Route};
 use crate::stanza::receipt::{asks_for_receipt, receipt};
-use crate::stanza::reply::{answer, Answer};
+use crate::stanza::reply::{answer_quoting, Answer};
 use crate::stanza::request::request_body;
 use crate::stanza::{bare, Head, Inbound, Kind};
 use crate::webhook::Webhook;
@@ -66,6 +66,8 @@ enum Work {
     Post {
         json: Vec<u8>,
         has_body: bool,
+        /// A message's body, which a reply with `fallback: true` quotes (XEP-0461).
+        quoted: Option<Box<str>>,
     },
     /// Refused in its turn, so that the conversation's answers stay in order.
     TooLarge,
@@ -170,6 +172,7 @@ impl Dispatcher {
             Work::Post {
                 json: body.json,
                 has_body: body.has_body,
+                quoted: inbound.body().map(String::into_boxed_str),
             }
         };
         // One room is one conversation; an occupant's private messages are their own.
@@ -270,8 +273,12 @@ impl Inner {
 
     async fn deliver(&self, call: &mut Call, watch: &mut Watch) {
         let inbound = &call.head;
-        let (json, has_body) = match &mut call.work {
-            Work::Post { json, has_body } => (std::mem::take(json), *has_body),
+        let (json, has_body, quoted) = match &mut call.work {
+            Work::Post {
+                json,
+                has_body,
+                quoted,
+            } => (std::mem::take(json), *has_body, quoted.take()),
             Work::TooLarge => {
                 let answer = self.refuse(
                     inbound,
@@ -297,7 +304,7 @@ impl Inner {
         let mut answer = loop {
             tokio::select! {
                 delivery = &mut delivery => {
-                    let mut answer = answer(inbound, &delivery.outcome, &self.handle.send_policy());
+                    let mut answer = answer_quoting(inbound, quoted.as_deref(), &delivery.outcome, &self.handle.send_policy());
                     for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
                         self.handle.record_webhook_error(&trouble);
                         self.warn(inbound, &trouble, &answer.stanzas);
@@ -377,23 +384,16 @@ fn is_error(stanza: &Element) -> bool {
 
 /// "a cancel/item-not-found error", "nothing", ... for log lines.
 fn describe(stanzas: &[Element]) -> String {
-    let Some(error) = stanzas
+    let error = stanzas
         .iter()
-        .find_map(|s| s.children().find(|c| c.name() == "error"))
-    else {
-        return if stanzas.is_empty() {
-            "nothing".into()
-        } else {
-            "a reply".into()
-        };
-    };
-    let condition = error
-        .children()
-        .next()
-        .map(|c| c.name().to_string())
-        .unwrap_or_default();
-    format!(
-        "a {}/{condition} error",
-        error.attr("type").unwrap_or("cancel")
-    )
+        .find_map(|s| s.children().find(|c| c.name() == "error"));
+    match error {
+        Some(error) => {
+            let condition = error.children().next().map_or("", |c| c.name());
+            let kind = error.attr("type").unwrap_or("cancel");
+            format!("a {kind}/{condition} error")
+        }
+        None if stanzas.is_empty() => "nothing".into(),
+        None => "a reply".into(),
+    }
 }

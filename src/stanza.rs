@@ -9,6 +9,8 @@
 //! - [`fields`]: a JSON object that describes a stanza (a webhook reply, an API request).
 //! - [`receipt`]: messages that are only notices (chat states, receipts, markers), and the
 //!   XEP-0184 receipt sent once the webhook has taken a message.
+//! - [`rich_read`], [`rich_write`]: the rich keys (attachments, replies, reactions…), read
+//!   from a received stanza and written into a described one.
 
 pub mod error;
 pub mod fields;
@@ -16,6 +18,9 @@ pub mod local;
 pub mod receipt;
 pub mod reply;
 pub mod request;
+mod rich_json;
+pub mod rich_read;
+pub mod rich_write;
 
 use std::borrow::Cow;
 
@@ -359,3 +364,7 @@ mod tests {
 #[cfg(test)]
 #[path = "stanza/limits_tests.rs"]
 mod limits_tests;
+
+#[cfg(test)]
+#[path = "stanza/rich_tests.rs"]
+mod rich_tests;

@@ -171,6 +171,37 @@ async fn send_errors_name_the_problem() {
 }
 
 #[tokio::test]
+async fn a_rich_key_of_the_wrong_type_is_a_422_naming_it() {
+    let (app, components) = app(&["bot.example.com"], true);
+    for (request, field) in [
+        (r#"{"to": "a@b", "reactions": ["x"]}"#, "reactions"),
+        (r#"{"to": "a@b", "reply": {"id": 7}}"#, "reply.id"),
+        (r#"{"to": "a@b", "state": "typing"}"#, "state"),
+        (
+            r#"{"to": "a@b", "kind": "presence", "priority": 1000}"#,
+            "priority",
+        ),
+    ] {
+        let (status, body, _) = call(&app, "POST", "/v1/send", Some(TOKEN), request).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{request}: {body}"
+        );
+        assert_eq!(body["error"], "invalid_field", "{request}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("field '{field}' must be ")),
+            "{request}: {message}"
+        );
+    }
+    assert_eq!(components[0].handle().queued_replies(), 0);
+    let good = r#"{"to": "a@b", "oob_url": "https://x.example/a.png", "markable": true}"#;
+    let (status, body, _) = call(&app, "POST", "/v1/send", Some(TOKEN), good).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+#[tokio::test]
 async fn several_components_need_the_component_field() {
     let (app, _components) = app(&["one.example.com", "two.example.com"], true);
     let (status, body, _) = call(&app, "POST", "/v1/send", Some(TOKEN), r#"{"to": "a@b"}"#).await;

@@ -71,6 +71,7 @@ fn prepare(state: &ApiState, body: Bytes) -> Result<Prepared<'_>, ApiError> {
         from: component.domain(),
         iq_type: "get",
         iq_id: Some(&id),
+        quoted: None,
     };
     let policy = component.send_policy();
     let mut stanza = stanza_from_fields(&fields, &defaults, &policy).map_err(field_error)?;
@@ -205,6 +206,8 @@ fn field_error(error: ReplyError) -> ApiError {
         ReplyError::ForeignFrom { .. } => (StatusCode::FORBIDDEN, "foreign_from"),
         ReplyError::NotTheOccupant { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_from"),
         ReplyError::MissingField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_field"),
+        // "field 'reactions' must be …": the message names the field.
+        ReplyError::WrongType { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
     };
     ApiError::new(status, code, error.to_string())

@@ -1,7 +1,7 @@
 //! A message from a room the bot is in → what the webhook is told of it (`room`,
-//! `occupant`, `mentioned`, `stanza_id`), or why it is not POSTed: the bot's own message
-//! reflected, a subject change, the room's history, a message that does not mention it
-//! when the room forwards mentions only. And the XEP-0359 origin-ids the bot puts on what
+//! `occupant`, `mentioned`; its `stanza_id` is a rich key, read by `stanza::rich_read`), or
+//! why it is not POSTed: the bot's own message reflected, a subject change, the room's
+//! history, a message that does not mention it when the room forwards mentions only. And the XEP-0359 origin-ids the bot puts on what
 //! it sends a room, which it knows again without keeping them.
 
 use std::hash::{BuildHasher, RandomState};
@@ -84,17 +84,7 @@ pub fn read_message(
         occupant_id: occupant_id(element).map(str::to_string),
         occupant_jid: nick.and_then(occupant_jid),
         mentioned: Some(mentioned),
-        stanza_id: stanza_id(element, view.room),
     })
-}
-
-fn stanza_id(element: &Element, room: &str) -> Option<String> {
-    element
-        .children()
-        .filter(|c| c.is("stanza-id", SID_NS))
-        .find(|c| c.attr("by").is_some_and(|by| by.eq_ignore_ascii_case(room)))
-        .and_then(|c| c.attr("id"))
-        .map(str::to_string)
 }
 
 /// A message the room replays from before the bot joined: delayed by the room itself.

@@ -8,7 +8,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{Map, Value};
 
-use super::{address_on_domain, bare, normalised, Kind, COMPONENT_NS};
+use super::{address_on_domain, bare, normalised, rich_write, Kind, COMPONENT_NS};
 use crate::xml::document::parse_stanza;
 use crate::xml::scan::is_xml_text;
 use crate::xml::{set_attr, XmlError};
@@ -22,6 +22,11 @@ pub enum ReplyError {
     NotAnObject,
     #[error("field '{0}' must be a string or a number")]
     BadField(&'static str),
+    #[error("field '{field}' must be {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
     #[error("field '{0}' is required")]
     MissingField(&'static str),
     #[error("field '{0}' holds a character XML does not allow")]
@@ -92,6 +97,9 @@ pub struct Defaults<'a> {
     pub iq_type: &'static str,
     /// The `id` of an iq without one.
     pub iq_id: Option<&'a str>,
+    /// The text a reply with `fallback: true` quotes when its `reply` has no `quote`: the
+    /// body of the message the webhook answers.
+    pub quoted: Option<&'a str>,
 }
 
 /// Builds the stanza; it must be addressed to a valid JID and come from the policy's domain.
@@ -185,8 +193,8 @@ fn to_a_room(
     Ok(())
 }
 
-/// The stanza described by `kind`, `to`, `from`, `type`, `id` and `body`; `to` and `from`
-/// are filled in by the caller when missing.
+/// The stanza described by `kind`, `to`, `from`, `type`, `id`, `body` and the rich keys
+/// ([`rich_write`]); `to` and `from` are filled in by the caller when missing.
 fn described_stanza(
     fields: &Map<String, Value>,
     defaults: &Defaults<'_>,
@@ -218,12 +226,11 @@ fn described_stanza(
     if let Some(value) = id {
         set_attr(&mut stanza, xml_ncname!("id"), &value);
     }
-    if let (Some(body), Kind::Message) = (text(fields, "body")?, kind) {
-        stanza.append_child(
-            Element::builder("body", COMPONENT_NS)
-                .append(body.into_owned())
-                .build(),
-        );
+    let body = text(fields, "body")?;
+    match kind {
+        Kind::Message => rich_write::write_message(fields, body, defaults.quoted, &mut stanza)?,
+        Kind::Presence => rich_write::write_presence(fields, &mut stanza)?,
+        Kind::Iq => {}
     }
     Ok(stanza)
 }

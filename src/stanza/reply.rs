@@ -47,6 +47,17 @@ impl Answer {
 /// Builds the answer to `inbound` from the webhook's outcome, for the component whose
 /// `policy` it is.
 pub fn answer(inbound: &Head, outcome: &WebhookOutcome, policy: &SendPolicy<'_>) -> Answer {
+    answer_quoting(inbound, None, outcome, policy)
+}
+
+/// [`answer`], where a reply with `fallback: true` quotes `quoted` (the received message's
+/// body) unless its `reply` has a `quote` of its own.
+pub fn answer_quoting(
+    inbound: &Head,
+    quoted: Option<&str>,
+    outcome: &WebhookOutcome,
+    policy: &SendPolicy<'_>,
+) -> Answer {
     if !inbound.may_be_answered() {
         return Answer::default();
     }
@@ -56,7 +67,7 @@ pub fn answer(inbound: &Head, outcome: &WebhookOutcome, policy: &SendPolicy<'_>)
             content_type,
             body,
         } if is_json_media_type(content_type.as_deref()) => {
-            match reply_from_json(inbound, body, policy) {
+            match reply_from_json(inbound, quoted, body, policy) {
                 Ok(stanza) => Answer {
                     stanzas: vec![stanza],
                     problem: None,
@@ -129,9 +140,11 @@ pub(crate) fn answers_iq(stanza: &Element, inbound: &Head) -> bool {
             .is_some_and(|to| to == inbound.from() || normalised(to) == normalised(inbound.from()))
 }
 
-/// Builds the reply stanza from a 200 JSON body (docs/contract.md, "Response: webhook → reply").
+/// Builds the reply stanza from a 200 JSON body (docs/contract.md, "Response: webhook → reply");
+/// `quoted` as in [`answer_quoting`].
 pub fn reply_from_json(
     inbound: &Head,
+    quoted: Option<&str>,
     body: &[u8],
     policy: &SendPolicy<'_>,
 ) -> Result<Element, ReplyError> {
@@ -155,6 +168,7 @@ pub fn reply_from_json(
         from: inbound.to(),
         iq_type: "result",
         iq_id: inbound.id(),
+        quoted,
     };
     stanza_from_fields(&fields, &defaults, policy)
 }

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::rich_read::{read_rich, RichKeys};
 use super::{Inbound, Kind};
 use crate::xml::scan::escape_with;
 use crate::xml::write::{write_element, write_stanza, xml_entity, XmlSink};
@@ -24,6 +25,9 @@ pub struct WebhookRequest<'a> {
     pub stanza_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<&'a str>,
+    /// The rich keys (docs/contract.md, "Rich messages"), each only when present.
+    #[serde(flatten)]
+    pub rich: RichKeys<'a>,
 }
 
 impl<'a> WebhookRequest<'a> {
@@ -36,6 +40,7 @@ impl<'a> WebhookRequest<'a> {
             body: inbound.body(),
             stanza_type: inbound.stanza_type(),
             id: inbound.id(),
+            rich: read_rich(inbound, None),
         }
     }
 
@@ -61,8 +66,6 @@ pub struct RoomFields {
     /// Whether the message is for the bot: a private message always is; a groupchat one
     /// names it. `None` for a presence.
     pub mentioned: Option<bool>,
-    /// The XEP-0359 stanza-id the room assigned (`by` the room), if any.
-    pub stanza_id: Option<String>,
 }
 
 /// A webhook request body, with what the dispatcher checks and shows about it.
@@ -75,8 +78,8 @@ pub struct RequestBody {
     pub has_body: bool,
 }
 
-/// The JSON body POSTed for `inbound`: the fields of [`WebhookRequest`], in its order,
-/// then those of `room` when it came from one of the bot's rooms.
+/// The JSON body POSTed for `inbound`: the base fields of [`WebhookRequest`], in its order,
+/// then those of `room` when it came from one of the bot's rooms, then the rich keys.
 pub fn request_body(inbound: &Inbound, room: Option<&RoomFields>) -> RequestBody {
     let mut json = JsonString {
         out: Vec::with_capacity(256),
@@ -109,6 +112,7 @@ pub fn request_body(inbound: &Inbound, room: Option<&RoomFields>) -> RequestBody
     if let Some(room) = room {
         json.room(room);
     }
+    read_rich(inbound, room.map(|room| room.room.as_str())).write_json(&mut json);
     json.out.push(b'}');
     // It may wait long for a worker: keep no spare capacity.
     json.out.shrink_to_fit();
@@ -121,8 +125,8 @@ pub fn request_body(inbound: &Inbound, room: Option<&RoomFields>) -> RequestBody
 
 /// Text going into a JSON string; for XML text (`xml: Some(in_attribute)`), escaped for XML
 /// first, in the same pass. `xml_len` counts the XML text written.
-struct JsonString {
-    out: Vec<u8>,
+pub(super) struct JsonString {
+    pub(super) out: Vec<u8>,
     xml_len: usize,
 }
 
@@ -146,12 +150,9 @@ impl JsonString {
                 b",\"mentioned\":false"
             });
         }
-        if let Some(stanza_id) = &room.stanza_id {
-            self.field(",\"stanza_id\":", stanza_id);
-        }
     }
 
-    fn field(&mut self, name: &str, value: &str) {
+    pub(super) fn field(&mut self, name: &str, value: &str) {
         self.out.extend_from_slice(name.as_bytes());
         self.out.push(b'"');
         self.escape(value, None);
@@ -312,7 +313,8 @@ mod tests {
     fn a_room_message_adds_the_room_fields() {
         let inbound = Inbound::from_test_xml(
             "<message to='bot.b/EchoBot' from='lobby@c.b/alice \"x\"' type='groupchat' id='g'>\
-             <body>EchoBot: hi</body></message>",
+             <body>EchoBot: hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='lobby@c.b' id='s1'/>\
+             </message>",
         );
         let fields = RoomFields {
             room: "lobby@c.b".into(),
@@ -320,7 +322,6 @@ mod tests {
             occupant_id: Some("o1".into()),
             occupant_jid: None,
             mentioned: Some(true),
-            stanza_id: Some("s1".into()),
         };
         let body = request_body(&inbound, Some(&fields));
         let json: Value = serde_json::from_slice(&body.json).expect("valid json");
@@ -332,7 +333,6 @@ mod tests {
         let presence = RoomFields {
             nick: None,
             mentioned: None,
-            stanza_id: None,
             ..fields
         };
         let body = request_body(&inbound, Some(&presence));

@@ -63,7 +63,6 @@ impl Rooms {
                     occupant_id: id.map(str::to_string),
                     occupant_jid: jid.map(str::to_string),
                     mentioned: None,
-                    stanza_id: None,
                 })
             }
             RoomPresence::Other if posted => Arrival::Post(RoomFields {
@@ -72,7 +71,6 @@ impl Rooms {
                 occupant_id: occupant_id(inbound.element()).map(str::to_string),
                 occupant_jid: None,
                 mentioned: None,
-                stanza_id: None,
             }),
             RoomPresence::Other => Arrival::Skipped("room presence"),
         }
