@@ -368,3 +368,7 @@ mod limits_tests;
 #[cfg(test)]
 #[path = "stanza/rich_tests.rs"]
 mod rich_tests;
+
+#[cfg(test)]
+#[path = "stanza/rich_write_tests.rs"]
+mod rich_write_tests;

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Shared by scripts/test and scripts/demo (source it, then call install_deps): installs
 # what the integration tests and the demo need, if missing: Prosody and ejabberd (Debian);
-# slixmpp, standardwebhooks, prometheus_client and schemathesis (PyPI); and the interpreters
-# the example bots' tests run (php-cli and nodejs, Debian).
+# slixmpp, standardwebhooks, prometheus_client, schemathesis and jsonschema (PyPI); and the
+# interpreters the example bots' tests run (php-cli and nodejs, Debian).
 # Idempotent: when everything is there it changes nothing and touches no network.
 
 _deps_log() { echo "[install-deps] $*" >&2; }
@@ -90,6 +90,8 @@ install_deps() {
     _deps_python_package standardwebhooks standardwebhooks
     _deps_python_package prometheus_client prometheus_client python3-prometheus-client
     _deps_python_package schemathesis schemathesis
+    # docs/webhook.schema.json's validator (tests/webhook_schema.rs).
+    _deps_python_package jsonschema jsonschema python3-jsonschema
     # examples/echo_bot.php and examples/echo_bot.js (tests/e2e/examples.rs runs them).
     if ! command -v php >/dev/null 2>&1; then
         _deps_apt_install php-cli
