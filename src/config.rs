@@ -5,6 +5,7 @@ mod api_section;
 mod raw;
 mod room_section;
 mod secret;
+mod upload_section;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub use room_section::{
     DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOM_OCCUPANTS, DEFAULT_REJOIN_AFTER_KICK,
 };
 use secret::{post_headers, read_secret_file, signing_key};
+pub use upload_section::{DEFAULT_MAX_UPLOAD_SIZE, DEFAULT_UPLOAD_TIMEOUT};
+use upload_section::check_upload;
 pub use secret::{PostUrl, Secret, SigningKey};
 
 /// A configuration that cannot be used, with the file it came from.
@@ -111,6 +114,13 @@ pub struct ComponentConfig {
     pub max_rooms: usize,
     /// Occupants remembered per room (their real JIDs), at most.
     pub max_room_occupants: usize,
+    /// The XEP-0363 upload service; `None`: found by discovery at connect.
+    pub upload_service: Option<String>,
+    /// The largest file uploaded, in bytes (`POST /v1/upload`, `file`).
+    pub max_upload_size: usize,
+    /// How long one upload (slot request and PUT) may take.
+    #[serde(serialize_with = "seconds")]
+    pub upload_timeout: Duration,
 }
 
 /// A per-sender token bucket: `per_second` tokens a second, at most `burst` saved up.
@@ -352,7 +362,11 @@ fn check_component(
         raw.max_rooms,
         raw.max_room_occupants,
     )?;
+    let upload = check_upload(raw.upload_service, raw.max_upload_size, raw.upload_timeout)?;
     Ok(ComponentConfig {
+        upload_service: upload.upload_service,
+        max_upload_size: upload.max_upload_size,
+        upload_timeout: upload.upload_timeout,
         typing_after,
         rooms: room_keys.rooms,
         rejoin_after_kick: room_keys.rejoin_after_kick,
