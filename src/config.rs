@@ -22,9 +22,9 @@ pub use room_section::{
     DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOM_OCCUPANTS, DEFAULT_REJOIN_AFTER_KICK,
 };
 use secret::{post_headers, read_secret_file, signing_key};
-pub use upload_section::{DEFAULT_MAX_UPLOAD_SIZE, DEFAULT_UPLOAD_TIMEOUT};
-use upload_section::check_upload;
 pub use secret::{PostUrl, Secret, SigningKey};
+use upload_section::check_upload;
+pub use upload_section::{DEFAULT_MAX_UPLOAD_SIZE, DEFAULT_UPLOAD_TIMEOUT};
 
 /// A configuration that cannot be used, with the file it came from.
 #[derive(Debug, thiserror::Error)]

@@ -328,7 +328,7 @@ impl Inner {
         self.warn(inbound, &format!("the stanza {why}"), &stanzas);
         Answer {
             stanzas,
-            problem: None,
+            ..Answer::default()
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`local`]: what the component answers itself (presence, ping, disco).
 //! - [`fields`]: a JSON object that describes a stanza (a webhook reply, an API request).
 
+pub mod attachment;
 pub mod error;
 pub mod fields;
 pub mod local;
