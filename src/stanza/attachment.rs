@@ -108,13 +108,7 @@ pub fn attachment(fields: &Map<String, Value>) -> Result<Option<Attachment>, Att
         Some(_) => return Err(AttachmentError::NotAnObject),
     };
     let name = string(file, "name")?.ok_or(AttachmentError::Missing("name"))?;
-    let name_ok = !name.is_empty()
-        && name.len() <= MAX_FILE_NAME
-        && is_xml_text(name)
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == '\\' || c.is_control());
-    if !name_ok {
+    if !is_file_name(name) {
         return Err(AttachmentError::BadName);
     }
     let content_type = string(file, "content_type")?.unwrap_or("application/octet-stream");
@@ -130,6 +124,17 @@ pub fn attachment(fields: &Map<String, Value>) -> Result<Option<Attachment>, Att
         content_type: content_type.to_string(),
         data,
     }))
+}
+
+/// 1 to [`MAX_FILE_NAME`] bytes, no `/`, backslash or control character: a name the
+/// upload services take as one path segment.
+pub fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_FILE_NAME
+        && is_xml_text(name)
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control())
 }
 
 fn string<'a>(

@@ -48,15 +48,23 @@ pub async fn discover(handle: Arc<ComponentHandle>) {
 
 /// The server's domain a component's domain is under (`None` for a single label).
 pub fn server_domain(component: &str) -> Option<&str> {
-    component.split_once('.').map(|(_, rest)| rest).filter(|rest| !rest.is_empty())
+    component
+        .split_once('.')
+        .map(|(_, rest)| rest)
+        .filter(|rest| !rest.is_empty())
 }
 
 async fn search(handle: &ComponentHandle) -> Option<UploadService> {
     let server = server_domain(handle.domain())?.to_string();
-    let answer = ask(handle, query(ITEMS_NS), &server, handle.uploads().disco_timeout)
-        .await
-        .ok()
-        .flatten()?;
+    let answer = ask(
+        handle,
+        query(ITEMS_NS),
+        &server,
+        handle.uploads().disco_timeout,
+    )
+    .await
+    .ok()
+    .flatten()?;
     for jid in items(&answer) {
         if let Some(info) = info(handle, &jid).await {
             if info.upload {
@@ -143,7 +151,10 @@ mod tests {
     #[test]
     fn the_server_domain_is_the_components_without_its_first_label() {
         assert_eq!(server_domain("bot.localhost"), Some("localhost"));
-        assert_eq!(server_domain("bot.chat.example.com"), Some("chat.example.com"));
+        assert_eq!(
+            server_domain("bot.chat.example.com"),
+            Some("chat.example.com")
+        );
         assert_eq!(server_domain("localhost"), None);
     }
 
@@ -155,7 +166,10 @@ mod tests {
             <item jid='upload.localhost'/></query></iq>"
             .parse()
             .expect("valid");
-        assert_eq!(items(&items_xml), ["conference.localhost", "upload.localhost"]);
+        assert_eq!(
+            items(&items_xml),
+            ["conference.localhost", "upload.localhost"]
+        );
         let info_xml: Element = "<iq xmlns='jabber:component:accept' type='result'>\
             <query xmlns='http://jabber.org/protocol/disco#info'>\
             <identity category='store' type='file'/><feature var='urn:xmpp:http:upload:0'/>\

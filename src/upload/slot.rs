@@ -74,8 +74,12 @@ pub fn read_slot(answer: &Element, service: &str) -> Result<Slot, UploadError> {
     let slot = answer
         .get_child("slot", UPLOAD_NS)
         .ok_or_else(|| bad("no <slot/>"))?;
-    let put = slot.get_child("put", UPLOAD_NS).ok_or_else(|| bad("no <put/>"))?;
-    let get = slot.get_child("get", UPLOAD_NS).ok_or_else(|| bad("no <get/>"))?;
+    let put = slot
+        .get_child("put", UPLOAD_NS)
+        .ok_or_else(|| bad("no <put/>"))?;
+    let get = slot
+        .get_child("get", UPLOAD_NS)
+        .ok_or_else(|| bad("no <get/>"))?;
     let put_url = http_url(put.attr("url")).ok_or_else(|| bad("<put/> has no http(s) url"))?;
     let get_url = http_url(get.attr("url")).ok_or_else(|| bad("<get/> has no http(s) url"))?;
     let mut headers = Vec::new();
@@ -89,7 +93,11 @@ pub fn read_slot(answer: &Element, service: &str) -> Result<Slot, UploadError> {
         if let Some(allowed) = allowed {
             if headers.iter().all(|(known, _)| known != allowed) {
                 // XEP-0363: newlines are stripped from the values.
-                let value: String = header.text().chars().filter(|c| *c != '\n' && *c != '\r').collect();
+                let value: String = header
+                    .text()
+                    .chars()
+                    .filter(|c| *c != '\n' && *c != '\r')
+                    .collect();
                 headers.push((*allowed, value));
             }
         }
@@ -132,7 +140,10 @@ mod tests {
         assert_eq!(slot.get_url, "http://127.0.0.1:5280/upload/x/a.png");
         assert_eq!(
             slot.headers,
-            [("Authorization", "Bearer tok".to_string()), ("Cookie", "c=1".to_string())]
+            [
+                ("Authorization", "Bearer tok".to_string()),
+                ("Cookie", "c=1".to_string())
+            ]
         );
     }
 
@@ -161,7 +172,10 @@ mod tests {
         );
         assert!(matches!(
             too_large,
-            Err(UploadError::TooLarge { service_limit: Some(100), .. })
+            Err(UploadError::TooLarge {
+                service_limit: Some(100),
+                ..
+            })
         ));
         for xml in [
             "<iq xmlns='jabber:component:accept' type='result' id='a'/>",
