@@ -133,6 +133,8 @@ component_ports = {{ {comp} }}; component_interfaces = {{ "127.0.0.1" }}
 s2s_ports = {{ }}; https_ports = {{ }}
 http_ports = {{ {http} }}; http_interfaces = {{ "127.0.0.1" }}
 http_external_url = "http://127.0.0.1:{http}/"
+-- Prosody picks an HTTP request's host by its Host header: 127.0.0.1 is the upload service.
+http_default_host = "{UPLOAD_SERVICE}"
 modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq" }}
 modules_disabled = {{ "s2s"; "offline"; "tls" }}
 authentication = "internal_plain"
