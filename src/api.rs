@@ -1,5 +1,5 @@
 //! The HTTP API edge (axum): `POST /v1/send` so bots can speak first and answer later,
-//! `/v1/rooms` to list, join and leave group chats,
+//! `/v1/rooms` to list, join and leave group chats, `POST /v1/upload` to share a file,
 //! `GET /v1/status`, `GET /healthz` and `GET /metrics` so operators see what the daemon does.
 //! Every route but `/healthz` needs `Authorization: Bearer <token>`; `/healthz` says more
 //! with it. The socket and its limits are `listener.rs`'s.
@@ -8,6 +8,7 @@ pub mod listener;
 mod observe;
 mod rooms;
 mod send;
+mod upload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use listener::{serve_on, ConnectionLimits};
 /// Every route, as documented in `docs/openapi.json` (a test keeps the two in step).
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/send"),
+    ("post", "/v1/upload"),
     ("get", "/v1/rooms"),
     ("post", "/v1/rooms"),
     ("delete", "/v1/rooms/{jid}"),
@@ -110,6 +112,7 @@ impl ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     let protected = Router::new()
         .route("/v1/send", post(send::send))
+        .route("/v1/upload", post(upload::upload))
         .route("/v1/rooms", get(rooms::list).post(rooms::join))
         .route("/v1/rooms/{jid}", delete(rooms::leave))
         .route("/v1/status", get(observe::status))
@@ -230,7 +233,7 @@ impl ApiError {
         }
     }
 
-    fn retry_after(mut self, seconds: u64) -> ApiError {
+    pub(crate) fn retry_after(mut self, seconds: u64) -> ApiError {
         self.retry_after = Some(seconds);
         self
     }

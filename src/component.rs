@@ -12,6 +12,7 @@ use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::upload::discover;
 use crate::webhook::Webhook;
 use crate::xml::outgoing::OutgoingStanza;
 use crate::xmpp::handshake::connect;
@@ -96,8 +97,12 @@ impl Component {
                     // bounced their traffic, and a room drops an occupant for that.
                     unsent.extend(handle.room_joins());
                     delay = config.reconnect_delay;
+                    // The upload service (XEP-0363) is found again on each connection; its
+                    // iqs go through the outbox and their answers through the session.
+                    let discovery = tokio::spawn(discover(Arc::clone(&handle)));
                     let served =
                         serve(stream, &context, &mut outbox, &mut unsent, &mut shutdown).await;
+                    discovery.abort();
                     match served {
                         Ok(()) => {
                             handle.set_disconnected("shut down".into());

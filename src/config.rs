@@ -5,6 +5,7 @@ mod api_section;
 mod raw;
 mod room_section;
 mod secret;
+mod upload_section;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub use room_section::{
 };
 use secret::{post_headers, read_secret_file, signing_key};
 pub use secret::{PostUrl, Secret, SigningKey};
+use upload_section::check_upload;
+pub use upload_section::{DEFAULT_MAX_UPLOAD_SIZE, DEFAULT_UPLOAD_TIMEOUT};
 
 /// A configuration that cannot be used, with the file it came from.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +120,13 @@ pub struct ComponentConfig {
     pub max_rooms: usize,
     /// Occupants remembered per room (their real JIDs), at most.
     pub max_room_occupants: usize,
+    /// The XEP-0363 upload service; `None`: found by discovery at connect.
+    pub upload_service: Option<String>,
+    /// The largest file uploaded, in bytes (`POST /v1/upload`, `file`).
+    pub max_upload_size: usize,
+    /// How long one upload (slot request and PUT) may take.
+    #[serde(serialize_with = "seconds")]
+    pub upload_timeout: Duration,
 }
 
 /// A per-sender token bucket: `per_second` tokens a second, at most `burst` saved up.
@@ -358,7 +368,11 @@ fn check_component(
         raw.max_rooms,
         raw.max_room_occupants,
     )?;
+    let upload = check_upload(raw.upload_service, raw.max_upload_size, raw.upload_timeout)?;
     Ok(ComponentConfig {
+        upload_service: upload.upload_service,
+        max_upload_size: upload.max_upload_size,
+        upload_timeout: upload.upload_timeout,
         typing_after,
         forward_chat_states: raw.forward_chat_states.unwrap_or(true),
         receipts: raw.receipts.unwrap_or(true),

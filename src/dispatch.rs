@@ -36,6 +36,7 @@ use crate::stanza::receipt::{asks_for_receipt, receipt};
 use crate::stanza::reply::{answer_quoting, Answer};
 use crate::stanza::request::request_body;
 use crate::stanza::{bare, Head, Inbound, Kind};
+use crate::upload::file_answer;
 use crate::webhook::Webhook;
 use crate::xml::outgoing::OutgoingStanza;
 
@@ -322,6 +323,13 @@ impl Inner {
                 }
             }
         };
+        if let Some(file) = answer.file.take() {
+            // The bot's `file`: uploaded here, at the edge; its message follows the others.
+            tokio::select! {
+                sent = file_answer(&self.handle, inbound, file) => answer.stanzas.extend(sent),
+                () = watch.abandon.raised() => answer.stanzas.extend(self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline").stanzas),
+            }
+        }
         if typed {
             end_typing(inbound, &mut answer.stanzas);
         }
@@ -347,7 +355,7 @@ impl Inner {
         self.warn(inbound, &format!("the stanza {why}"), &stanzas);
         Answer {
             stanzas,
-            problem: None,
+            ..Answer::default()
         }
     }
 

@@ -5,6 +5,7 @@
 //! only where the bound on in-flight calls says.
 
 pub mod pending_iqs;
+pub mod upload_target;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::pending_iqs::{AwaitedIq, PendingIqs};
+use self::upload_target::UploadTarget;
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
 use crate::room::directory::Rooms;
@@ -40,6 +42,7 @@ pub struct ComponentHandle {
     live: Mutex<Live>,
     pending_iqs: PendingIqs,
     rooms: Rooms,
+    uploads: UploadTarget,
 }
 
 #[derive(Default)]
@@ -140,6 +143,7 @@ impl ComponentHandle {
             }),
             pending_iqs: PendingIqs::default(),
             rooms: Rooms::new(config),
+            uploads: UploadTarget::new(config),
         }
     }
 
@@ -159,6 +163,11 @@ impl ComponentHandle {
             max_depth: self.max_depth,
             rooms: &self.rooms,
         }
+    }
+
+    /// Where the component uploads files, and its limits.
+    pub fn uploads(&self) -> &UploadTarget {
+        &self.uploads
     }
 
     /// The rooms the component sits in.

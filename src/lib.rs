@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod room;
 pub mod shutdown;
 pub mod stanza;
+pub mod upload;
 pub mod webhook;
 pub mod xml;
 pub mod xmpp;

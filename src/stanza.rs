@@ -12,6 +12,7 @@
 //! - [`rich_read`], [`rich_write`]: the rich keys (attachments, replies, reactions…), read
 //!   from a received stanza and written into a described one.
 
+pub mod attachment;
 pub mod error;
 pub mod fields;
 pub mod local;

@@ -1,5 +1,6 @@
 //! `POST /v1/send`: the same JSON as a webhook reply (`to`, `from`, `kind`, `type`, `body`,
-//! `stanza`), plus `component` and, for an iq get/set, `timeout`. Other stanzas are queued
+//! `stanza`, `file`), plus `component` and, for an iq get/set, `timeout`. A `file` is
+//! uploaded first (api/upload.rs). Other stanzas are queued
 //! (202); an iq get/set waits for its answer (200) or times out (504), at most
 //! `max_pending_iqs` at once (then 503), holding only its id and address while it waits.
 
@@ -15,9 +16,11 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{json, Map, Value};
 
+use super::upload::send_file;
 use super::{ApiError, ApiState, TimedBody};
 use crate::handle::pending_iqs::new_api_id;
 use crate::handle::{ComponentHandle, QueueError};
+use crate::stanza::attachment::{split_file, PendingFile};
 use crate::stanza::fields::{stanza_from_fields, text, Defaults, ReplyError};
 use crate::stanza::request::WebhookRequest;
 use crate::stanza::{Inbound, Kind};
@@ -25,10 +28,27 @@ use crate::xml::set_attr;
 
 pub async fn send(State(state): State<Arc<ApiState>>, TimedBody(body): TimedBody) -> Response {
     let outcome = match prepare(&state, body) {
-        Ok(prepared) => deliver(&state, prepared).await,
+        Ok(Ready::Stanza(prepared)) => deliver(&state, prepared).await,
+        Ok(Ready::File {
+            component,
+            before,
+            file,
+            id,
+        }) => send_file(component, before, file, id).await,
         Err(error) => Err(error),
     };
     outcome.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What a request asks for: one stanza, or a file to upload and the messages to send.
+enum Ready<'a> {
+    Stanza(Prepared<'a>),
+    File {
+        component: &'a Arc<ComponentHandle>,
+        before: Vec<Element>,
+        file: PendingFile,
+        id: String,
+    },
 }
 
 /// A stanza ready to go, and what is needed to send it; the request's body and JSON are
@@ -41,7 +61,7 @@ struct Prepared<'a> {
     awaits_answer: Option<Duration>,
 }
 
-fn prepare(state: &ApiState, body: Bytes) -> Result<Prepared<'_>, ApiError> {
+fn prepare(state: &ApiState, body: Bytes) -> Result<Ready<'_>, ApiError> {
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -74,32 +94,51 @@ fn prepare(state: &ApiState, body: Bytes) -> Result<Prepared<'_>, ApiError> {
         quoted: None,
     };
     let policy = component.send_policy();
-    let mut stanza = stanza_from_fields(&fields, &defaults, &policy).map_err(field_error)?;
+    let stanza = stanza_from_fields(&fields, &defaults, &policy).map_err(field_error)?;
+    let (mut stanzas, file) =
+        split_file(&fields, stanza, &defaults, &policy).map_err(field_error)?;
+    if let Some(file) = file {
+        not_connected(component)?;
+        return Ok(Ready::File {
+            component,
+            before: stanzas,
+            file,
+            id,
+        });
+    }
+    let mut stanza = stanzas
+        .pop()
+        .ok_or(field_error(ReplyError::MissingField("body")))?;
     let awaits_answer = stanza.name() == "iq" && matches!(stanza.attr("type"), Some("get" | "set"));
     if awaits_answer || stanza.attr("id").is_none() {
         // Answers to API iqs are found by this id; other stanzas get one to be traced by.
         set_attr(&mut stanza, xml_ncname!("id"), &id);
     }
     let id = stanza.attr("id").unwrap_or_default().to_string();
-    if let Some(why) = component.not_connected_because() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_connected",
-            format!("{} is not connected: {why}", component.domain()),
-        )
-        .retry_after(5));
-    }
+    not_connected(component)?;
     let awaits_answer = if awaits_answer {
         Some(iq_timeout(state, &fields)?)
     } else {
         None
     };
-    Ok(Prepared {
+    Ok(Ready::Stanza(Prepared {
         component,
         stanza,
         id,
         awaits_answer,
-    })
+    }))
+}
+
+fn not_connected(component: &ComponentHandle) -> Result<(), ApiError> {
+    match component.not_connected_because() {
+        None => Ok(()),
+        Some(why) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_connected",
+            format!("{} is not connected: {why}", component.domain()),
+        )
+        .retry_after(5)),
+    }
 }
 
 async fn deliver(state: &ApiState, prepared: Prepared<'_>) -> Result<Response, ApiError> {
@@ -170,7 +209,7 @@ fn iq_timeout(state: &ApiState, fields: &Map<String, Value>) -> Result<Duration,
 }
 
 /// Writes `stanza` for the stream and queues it.
-fn queue(component: &ComponentHandle, stanza: &Element) -> Result<(), ApiError> {
+pub(super) fn queue(component: &ComponentHandle, stanza: &Element) -> Result<(), ApiError> {
     let written = component.write_checked(stanza).map_err(|error| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

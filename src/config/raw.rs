@@ -84,6 +84,9 @@ pub(super) struct RawComponent {
     pub(super) join_timeout: Option<f64>,
     pub(super) max_rooms: Option<usize>,
     pub(super) max_room_occupants: Option<usize>,
+    pub(super) upload_service: Option<String>,
+    pub(super) max_upload_size: Option<usize>,
+    pub(super) upload_timeout: Option<f64>,
 }
 
 /// `rate_limit = false` (off), `true` (the defaults), or a table of its keys.

@@ -47,6 +47,9 @@ pub enum ReplyError {
     },
     #[error("webhook response is larger than max_response_size")]
     TooLarge,
+    /// A bad `file` field (stanza/attachment.rs).
+    #[error(transparent)]
+    File(#[from] super::attachment::AttachmentError),
 }
 
 /// What every stanza a component sends must satisfy, whoever described it (a webhook's

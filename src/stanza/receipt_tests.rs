@@ -135,6 +135,7 @@ fn a_2xx_gets_the_receipt_from_the_address_the_message_went_to() {
                 .expect("xml"),
         ],
         problem: None,
+        file: None,
     };
     assert_eq!(
         receipt_of(ASKING, false, &ok(200), &replied).as_deref(),
@@ -159,6 +160,7 @@ fn no_receipt_before_a_2xx_nor_after_a_failure() {
                 .into_iter()
                 .collect(),
             problem: None,
+            file: None,
         };
         assert_eq!(
             receipt_of(ASKING, false, &outcome, &error),
@@ -170,6 +172,7 @@ fn no_receipt_before_a_2xx_nor_after_a_failure() {
     let unusable = Answer {
         stanzas: Vec::new(),
         problem: Some(ReplyError::NotAnObject),
+        file: None,
     };
     assert_eq!(receipt_of(ASKING, false, &ok(200), &unusable), None);
 }
@@ -198,6 +201,7 @@ fn no_receipt_to_rooms_nor_twice() {
                 .expect("xml"),
         ],
         problem: None,
+        file: None,
     };
     assert_eq!(receipt_of(ASKING, false, &ok(200), &own), None);
     // No id to echo.

@@ -5,6 +5,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::Value;
 
+use super::attachment::{split_file, PendingFile};
 use super::error::StanzaError;
 use super::fields::{stanza_from_fields, Defaults, ReplyError, SendPolicy};
 use super::{normalised, Head, Kind, COMPONENT_NS};
@@ -33,13 +34,16 @@ pub struct Answer {
     pub stanzas: Vec<Element>,
     /// Set when the webhook misbehaved: the daemon logs it as a warning.
     pub problem: Option<ReplyError>,
+    /// A `file` to upload, then to send in its message after `stanzas` (the dispatch
+    /// worker does the upload: it is I/O).
+    pub file: Option<PendingFile>,
 }
 
 impl Answer {
     fn error(inbound: &Head, error: StanzaError) -> Answer {
         Answer {
             stanzas: error.reply_to(inbound).into_iter().collect(),
-            problem: None,
+            ..Answer::default()
         }
     }
 }
@@ -67,10 +71,11 @@ pub fn answer_quoting(
             content_type,
             body,
         } if is_json_media_type(content_type.as_deref()) => {
-            match reply_from_json(inbound, quoted, body, policy) {
-                Ok(stanza) => Answer {
-                    stanzas: vec![stanza],
+            match reply_with_file(inbound, quoted, body, policy) {
+                Ok((stanzas, file)) => Answer {
+                    stanzas,
                     problem: None,
+                    file,
                 },
                 Err(
                     problem @ (ReplyError::ForeignFrom { .. } | ReplyError::NotTheOccupant { .. }),
@@ -148,12 +153,35 @@ pub fn reply_from_json(
     body: &[u8],
     policy: &SendPolicy<'_>,
 ) -> Result<Element, ReplyError> {
+    let fields = reply_fields(body)?;
+    stanza_from_fields(&fields, &reply_defaults(inbound, quoted), policy)
+}
+
+/// The reply as [`reply_from_json`] builds it, split from its `file` when it has one
+/// (stanza/attachment.rs): the stanzas to send at once, and the file to upload.
+fn reply_with_file(
+    inbound: &Head,
+    quoted: Option<&str>,
+    body: &[u8],
+    policy: &SendPolicy<'_>,
+) -> Result<(Vec<Element>, Option<PendingFile>), ReplyError> {
+    let fields = reply_fields(body)?;
+    let defaults = reply_defaults(inbound, quoted);
+    let stanza = stanza_from_fields(&fields, &defaults, policy)?;
+    split_file(&fields, stanza, &defaults, policy)
+}
+
+fn reply_fields(body: &[u8]) -> Result<serde_json::Map<String, Value>, ReplyError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ReplyError::InvalidJson(e.to_string()))?;
     let Value::Object(fields) = value else {
         return Err(ReplyError::NotAnObject);
     };
-    let defaults = Defaults {
+    Ok(fields)
+}
+
+fn reply_defaults<'a>(inbound: &'a Head, quoted: Option<&'a str>) -> Defaults<'a> {
+    Defaults {
         kind: if inbound.kind() == Kind::Iq {
             Kind::Iq
         } else {
@@ -169,8 +197,7 @@ pub fn reply_from_json(
         iq_type: "result",
         iq_id: inbound.id(),
         quoted,
-    };
-    stanza_from_fields(&fields, &defaults, policy)
+    }
 }
 
 /// RFC 6120 §8.3.3: a webhook's own error stanza may name anything, and the name becomes a

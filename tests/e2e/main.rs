@@ -15,6 +15,7 @@ mod webhook_server;
 mod api_fuzz;
 mod examples;
 mod failures;
+mod files;
 mod hostile_api;
 mod hostile_dispatch;
 mod hostile_stanzas;

@@ -59,6 +59,8 @@ pub struct Ejabberd {
     pub c2s_port: u16,
     /// XEP-0114 component port on 127.0.0.1 (open only if a component is configured).
     pub component_port: u16,
+    /// HTTP port on 127.0.0.1 (mod_http_upload's PUT and GET URLs point at it).
+    pub http_port: u16,
     /// Erlang distribution port on 127.0.0.1 (ejabberdctl talks to the node through it).
     dist_port: u16,
     /// The Erlang node name, unique per server (tests run in parallel).
@@ -93,7 +95,7 @@ impl Ejabberd {
         let process = ServerProcess::new(
             "ejabberd",
             "ejabberd-test-",
-            &["spool", "logs"],
+            &["spool", "logs", "upload"],
             LOGS,
             "ejabberd.out",
         );
@@ -104,6 +106,7 @@ impl Ejabberd {
             process,
             c2s_port: 0,
             component_port: 0,
+            http_port: 0,
             dist_port: 0,
             node: format!("ctest_{}_{serial}@{HOST}", std::process::id()),
             has_components: !components.is_empty(),
@@ -114,7 +117,7 @@ impl Ejabberd {
                 .collect(),
         };
         start_on_free_ports("ejabberd", |_attempt, ports| {
-            [server.c2s_port, server.component_port, server.dist_port] = ports;
+            [server.c2s_port, server.component_port, server.dist_port, server.http_port] = ports;
             server.write_config(components, extra_yaml);
             server.process.chown("ejabberd:ejabberd");
             server.spawn().inspect_err(|_| server.kill9())
@@ -285,7 +288,10 @@ impl Ejabberd {
         let mut command = self.ctl();
         command.arg("foreground");
         self.process.spawn(command)?;
-        let mut wanted = vec![("ejabberd_c2s", self.c2s_port)];
+        let mut wanted = vec![
+            ("ejabberd_c2s", self.c2s_port),
+            ("ejabberd_http", self.http_port),
+        ];
         if self.has_components {
             wanted.push(("ejabberd_service", self.component_port));
         }

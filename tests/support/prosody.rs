@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::server_process::{
     find_in_path, quoted, running_as_root, start_on_free_ports, Readiness, ServerProcess,
-    StartError, MUC_SERVICE,
+    StartError, MUC_SERVICE, UPLOAD_LIMIT, UPLOAD_SERVICE,
 };
 
 const HOST: &str = "localhost";
@@ -38,6 +38,8 @@ pub struct Prosody {
     pub c2s_port: u16,
     /// XEP-0114 component port on 127.0.0.1 (open only if a component is configured).
     pub component_port: u16,
+    /// HTTP port on 127.0.0.1 (mod_http_file_share's PUT and GET URLs point at it).
+    pub http_port: u16,
     has_components: bool,
 }
 
@@ -57,10 +59,11 @@ impl Prosody {
             ),
             c2s_port: 0,
             component_port: 0,
+            http_port: 0,
             has_components: !components.is_empty(),
         };
-        start_on_free_ports("Prosody", |attempt, [c2s, component]| {
-            (server.c2s_port, server.component_port) = (c2s, component);
+        start_on_free_ports("Prosody", |attempt, [c2s, component, http]| {
+            (server.c2s_port, server.component_port, server.http_port) = (c2s, component, http);
             server.write_config(components);
             if attempt == 0 {
                 if running_as_root() {
@@ -127,7 +130,11 @@ certificates = "{d}/certs"
 log = {{ info = "{d}/prosody.log"; error = "{d}/prosody.err" }}
 c2s_ports = {{ {c2s} }}; c2s_interfaces = {{ "127.0.0.1" }}
 component_ports = {{ {comp} }}; component_interfaces = {{ "127.0.0.1" }}
-s2s_ports = {{ }}; http_ports = {{ }}; https_ports = {{ }}
+s2s_ports = {{ }}; https_ports = {{ }}
+http_ports = {{ {http} }}; http_interfaces = {{ "127.0.0.1" }}
+http_external_url = "http://127.0.0.1:{http}/"
+-- Prosody picks an HTTP request's host by its Host header: 127.0.0.1 is the upload service.
+http_default_host = "{UPLOAD_SERVICE}"
 modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq" }}
 modules_disabled = {{ "s2s"; "offline"; "tls" }}
 authentication = "internal_plain"
@@ -138,9 +145,20 @@ VirtualHost "{HOST}"
 -- XEP-0045 group chats (tests/e2e/rooms.rs): anyone may create a room, a component's
 -- JIDs too (no restrict_room_creation); a new room stays locked until configured.
 Component "{MUC_SERVICE}" "muc"
+-- XEP-0363 uploads (tests/e2e/files.rs): the component domains may upload (a component's
+-- slot request comes from its domain, which mod_http_file_share checks against this list).
+Component "{UPLOAD_SERVICE}" "http_file_share"
+  http_file_share_access = {{ {access} }}
+  http_file_share_size_limit = {UPLOAD_LIMIT}
 "#,
             c2s = self.c2s_port,
             comp = self.component_port,
+            http = self.http_port,
+            access = components
+                .iter()
+                .map(|(domain, _)| quoted(domain))
+                .collect::<Vec<_>>()
+                .join("; "),
         );
         for (domain, secret) in components {
             cfg.push_str(&format!(
@@ -183,7 +201,7 @@ Component "{MUC_SERVICE}" "muc"
         };
         command.arg("-F").arg("--config").arg(self.config_path());
         self.process.spawn(command)?;
-        let mut wanted = vec![("c2s", self.c2s_port)];
+        let mut wanted = vec![("c2s", self.c2s_port), ("http", self.http_port)];
         if self.has_components {
             wanted.push(("component", self.component_port));
         }

@@ -15,6 +15,12 @@ use std::time::{Duration, Instant};
 
 /// The XEP-0045 group chat service both servers run, always on (tests/e2e/rooms.rs).
 pub const MUC_SERVICE: &str = "conference.localhost";
+/// The XEP-0363 HTTP upload service both servers run, always on (tests/e2e/files.rs): its
+/// HTTP side on a free loopback port, uploads allowed to the test's component domains.
+pub const UPLOAD_SERVICE: &str = "upload.localhost";
+/// The upload services' own size limit, which they publish in disco#info (`max-file-size`):
+/// below component-http's default `max_upload_size`, so that tests see it honoured.
+pub const UPLOAD_LIMIT: usize = 1024 * 1024;
 
 /// How often a harness looks again while it waits for a start or an exit.
 const READY_POLL: Duration = Duration::from_millis(50);

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Ejabberd, HOST};
-use crate::support::server_process::{quoted, MUC_SERVICE};
+use crate::support::server_process::{quoted, MUC_SERVICE, UPLOAD_LIMIT, UPLOAD_SERVICE};
 
 impl Ejabberd {
     pub(super) fn write_config(&self, components: &[(&str, &str)], extra_yaml: &str) {
@@ -28,6 +28,13 @@ listen:
             host = quoted(HOST),
             c2s = self.c2s_port,
         );
+        // XEP-0363 uploads (tests/e2e/files.rs): mod_http_upload's PUT and GET on a loopback
+        // HTTP listener.
+        yml.push_str(&format!(
+            "  - port: {}\n    ip: \"127.0.0.1\"\n    module: ejabberd_http\n    \
+             request_handlers:\n      /upload: mod_http_upload\n",
+            self.http_port
+        ));
         if !components.is_empty() {
             yml.push_str(&format!(
                 "  - port: {}\n    ip: \"127.0.0.1\"\n    module: ejabberd_service\n    hosts:\n",
@@ -44,19 +51,41 @@ listen:
         // Users are registered with `ejabberdctl register` (no in-band registration).
         // PLAIN is offered on the unencrypted stream as long as TLS is not required.
         // No mod_offline (as Prosody's config disables it), no stream management.
-        yml.push_str(
+        // The component domains may upload: a component's slot request comes from its
+        // domain, which the `server` ACL matches.
+        let mut uploaders = String::from("  uploaders:\n    server:\n");
+        for (domain, _) in components {
+            uploaders.push_str(&format!("      - {}\n", quoted(domain)));
+        }
+        if components.is_empty() {
+            uploaders.push_str(&format!("      - {}\n", quoted(HOST)));
+        }
+        yml.push_str(&format!(
             r#"acl:
   local:
     user_regexp: ""
-access_rules:
+{uploaders}access_rules:
   local:
     allow: local
+  upload:
+    allow: uploaders
 modules:
-  mod_roster: {}
-  mod_disco: {}
-  mod_ping: {}
+  mod_roster: {{}}
+  mod_disco: {{}}
+  mod_ping: {{}}
+  mod_http_upload:
+    host: {service}
+    put_url: "http://127.0.0.1:{http}/upload"
+    docroot: {docroot}
+    access: upload
+    max_size: {limit}
+    thumbnail: false
 "#,
-        );
+            service = quoted(UPLOAD_SERVICE),
+            http = self.http_port,
+            limit = UPLOAD_LIMIT,
+            docroot = quoted(&self.process.path("upload").display().to_string()),
+        ));
         // XEP-0045 group chats (tests/e2e/rooms.rs): anyone, a component's domain too, may
         // create rooms; the default room options (temporary, not logged) are what the tests
         // want, so none are set.
