@@ -4,11 +4,11 @@
 //! Every route but `/healthz` needs `Authorization: Bearer <token>`; `/healthz` says more
 //! with it. The socket and its limits are `listener.rs`'s.
 
+mod files;
 pub mod listener;
 mod observe;
 mod rooms;
 mod send;
-mod upload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -112,7 +112,7 @@ impl ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     let protected = Router::new()
         .route("/v1/send", post(send::send))
-        .route("/v1/upload", post(upload::upload))
+        .route("/v1/upload", post(files::upload))
         .route("/v1/rooms", get(rooms::list).post(rooms::join))
         .route("/v1/rooms/{jid}", delete(rooms::leave))
         .route("/v1/status", get(observe::status))

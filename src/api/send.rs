@@ -1,6 +1,6 @@
 //! `POST /v1/send`: the same JSON as a webhook reply (`to`, `from`, `kind`, `type`, `body`,
 //! `stanza`, `file`), plus `component` and, for an iq get/set, `timeout`. A `file` is
-//! uploaded first (api/upload.rs). Other stanzas are queued
+//! uploaded first (api/files.rs). Other stanzas are queued
 //! (202); an iq get/set waits for its answer (200) or times out (504), at most
 //! `max_pending_iqs` at once (then 503), holding only its id and address while it waits.
 
@@ -16,7 +16,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{json, Map, Value};
 
-use super::upload::send_file;
+use super::files::send_file;
 use super::{ApiError, ApiState, TimedBody};
 use crate::handle::pending_iqs::new_api_id;
 use crate::handle::{ComponentHandle, QueueError};

@@ -158,7 +158,7 @@ mod tests {
             "upload.example.com",
         );
         assert_eq!(
-            refused.err().expect("refused").to_string(),
+            refused.expect_err("refused").to_string(),
             "the upload service upload.example.com refused a slot: forbidden (No)"
         );
         let too_large = read_slot(

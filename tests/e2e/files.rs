@@ -92,7 +92,11 @@ async fn a_webhook_file_arrives_as_a_url_with_oob_after_the_body(server: Server)
         .await;
     let first = next_message(&mut alice).await;
     assert_eq!(body(&first), "Here it is", "{}", to_xml(&first));
-    assert!(first.children().all(|c| c.name() != "x"), "{}", to_xml(&first));
+    assert!(
+        first.children().all(|c| c.name() != "x"),
+        "{}",
+        to_xml(&first)
+    );
     let second = next_message(&mut alice).await;
     let url = body(&second);
     let oob = second
@@ -122,7 +126,10 @@ async fn a_file_over_max_upload_size_is_refused_with_the_documented_errors(serve
     assert_eq!(status, 413, "{answer}");
     assert_eq!(answer["error"], "too_large");
     let message = answer["message"].as_str().unwrap_or_default();
-    assert!(message.contains("max_upload_size (1000 bytes)"), "{message}");
+    assert!(
+        message.contains("max_upload_size (1000 bytes)"),
+        "{message}"
+    );
     let (status, answer) = api_upload(&base, "fits.bin", sample(1000)).await;
     assert_eq!(status, 200, "{answer}");
 
@@ -133,7 +140,10 @@ async fn a_file_over_max_upload_size_is_refused_with_the_documented_errors(serve
         .await;
     let refused = next_message(&mut alice).await;
     let (kind, condition, text) = error_of(&refused);
-    assert_eq!((kind.as_str(), condition.as_str()), ("modify", "not-acceptable"));
+    assert_eq!(
+        (kind.as_str(), condition.as_str()),
+        ("modify", "not-acceptable")
+    );
     assert_eq!(text.as_deref(), Some("The file is too large"));
     assert_eq!(refused.attr("id"), Some("big"));
 }
@@ -160,7 +170,9 @@ async fn the_upload_service_is_found_by_discovery(server: Server) {
     assert_eq!(status, 413, "{answer}");
     let message = answer["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains(&format!("the service's max-file-size ({SERVICE_LIMIT} bytes)")),
+        message.contains(&format!(
+            "the service's max-file-size ({SERVICE_LIMIT} bytes)"
+        )),
         "{message}"
     );
     alice

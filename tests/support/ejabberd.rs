@@ -117,7 +117,12 @@ impl Ejabberd {
                 .collect(),
         };
         start_on_free_ports("ejabberd", |_attempt, ports| {
-            [server.c2s_port, server.component_port, server.dist_port, server.http_port] = ports;
+            [
+                server.c2s_port,
+                server.component_port,
+                server.dist_port,
+                server.http_port,
+            ] = ports;
             server.write_config(components, extra_yaml);
             server.process.chown("ejabberd:ejabberd");
             server.spawn().inspect_err(|_| server.kill9())
