@@ -9,11 +9,7 @@ use crate::support::xmpp_server::Server;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::support::server_process::free_port();
     let token = "schemathesis-token-0123456789";
     let extra = format!("[api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\niq_timeout = 2\nmax_iq_timeout = 3\n");
     let world = World::start_on(Server::Prosody, &extra).await;

@@ -3,7 +3,7 @@
 //! body-less message, which the bots answer with 204); the image bot draws a valid PNG
 //! for an image's URL in its `file` reply field.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::fixture::{ask, body, World};
+use crate::support::server_process::free_port;
 use crate::support::xmpp_server::Server;
 
 const BOT_START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -265,12 +266,6 @@ async fn python_image_bot(server: Server) {
     assert_ne!(drawn[0], drawn[2], "another URL, another colour");
 }
 on_both_servers!(python_image_bot);
-
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
-}
 
 fn in_path(program: &str) -> bool {
     std::env::var_os("PATH")

@@ -190,7 +190,19 @@ impl World {
     pub async fn client(&self, user: &str) -> XmppClient {
         let mut client =
             XmppClient::connect(&format!("{user}@localhost"), "pw", self.server.c2s_port()).await;
-        wait_component_online(&mut client).await;
+        if !component_online(&mut client).await {
+            let ended = match &self.daemon {
+                Some(daemon) if daemon.task.is_finished() => "its run ended early",
+                Some(_) => "its run is still going",
+                None => "no daemon was started",
+            };
+            let warnings = logged_lines_with(&[]);
+            let last = &warnings[warnings.len().saturating_sub(20)..];
+            panic!(
+                "component {DOMAIN} never came online ({ended}); the last warnings logged:\n{}",
+                last.join("\n")
+            );
+        }
         client
     }
 }
@@ -198,6 +210,13 @@ impl World {
 /// Pings the component through the server until it answers `result` (the server itself
 /// answers with an error while the component is not connected).
 pub async fn wait_component_online(client: &mut XmppClient) {
+    if !component_online(client).await {
+        panic!("component {DOMAIN} never came online");
+    }
+}
+
+/// Whether the component answers pings through the server within about a minute.
+async fn component_online(client: &mut XmppClient) -> bool {
     // A ping routed to a component connection that is just closing is lost by the server
     // (neither answered nor bounced): ask again after a second rather than wait it out.
     const PER_PING: Duration = Duration::from_secs(1);
@@ -214,11 +233,11 @@ pub async fn wait_component_online(client: &mut XmppClient) {
             })
             .await;
         if answer.as_ref().and_then(|a| a.attr("type")) == Some("result") {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("component {DOMAIN} never came online");
+    false
 }
 
 /// Sends a chat message with `body` and returns the next message from the component.

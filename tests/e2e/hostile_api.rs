@@ -12,16 +12,12 @@ use tokio::net::TcpStream;
 
 use crate::fixture::{ask, body, config_for, wait_component_online, World, DOMAIN, SECRET, WAIT};
 use crate::support::client::XmppClient;
+use crate::support::server_process::free_port;
 use crate::support::xmpp_server::Server;
 use crate::webhook_server::{scripted_bot, WebhookServer};
 
 const TOKEN: &str = "hostile-api-token-0123456789";
 const BINARY: &str = env!("CARGO_BIN_EXE_component-http");
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
-}
 
 /// The `[api]` section on `port`, with more keys.
 fn api_section(port: u16, keys: &str) -> String {

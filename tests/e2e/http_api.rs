@@ -8,14 +8,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::fixture::{ask, body, next_message, World, WAIT};
+use crate::support::server_process::free_port;
 use crate::support::xmpp_server::Server;
 
 pub const TOKEN: &str = "e2e-api-token-0123456789";
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
-}
 
 /// A world whose daemon also serves the API; returns it with the API's base URL.
 pub async fn world_with_api(server: Server, extra: &str) -> (World, String) {

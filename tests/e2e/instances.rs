@@ -79,11 +79,7 @@ struct Instance {
 
 impl Instance {
     fn start(server: &XmppServer, webhook_url: &str, name: &'static str) -> Instance {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("address")
-            .port();
+        let port = crate::support::server_process::free_port();
         // How the server spreads the load is under test, not fairness: each sender sends
         // faster than the default rate limit allows, so it is off.
         let extra = format!(

@@ -273,11 +273,7 @@ on_both_servers!(oversized_stanzas_and_responses_get_errors);
 
 async fn signatures_verify_with_the_standard_webhooks_library(server: Server) {
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::support::server_process::free_port();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/support/verify_webhook.py"

@@ -279,20 +279,36 @@ pub fn start_on_free_ports<const N: usize>(
     panic!("{name} did not start: {}", last_error.unwrap_or_default());
 }
 
-/// `N` distinct free ports on 127.0.0.1 (all held while choosing, then released).
+/// `N` distinct free ports on 127.0.0.1 (see [`free_port`]).
 fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| {
-            TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-                .expect("bind 127.0.0.1:0 to find a free port")
-        })
-        .collect();
-    std::array::from_fn(|i| {
-        listeners[i]
-            .local_addr()
-            .expect("local_addr of a bound listener")
-            .port()
-    })
+    std::array::from_fn(|_| free_port())
+}
+
+/// Where this process's ports are taken from: below Linux's ephemeral range (32768 and up),
+/// which the kernel hands out for every outgoing connection and every `bind(0)` (the
+/// Erlang node of ejabberd listens on one). A port found free there with `bind(0)` and
+/// released could be taken by any of the tests' own connections before the server or the
+/// daemon binds it; a port below it is taken only by a listener that asks for it.
+const PORTS: std::ops::Range<u16> = 15_000..32_000;
+
+/// A port on 127.0.0.1 that was free a moment ago and that no other call in this process
+/// returned: each call takes the next port of [`PORTS`] that can be bound, starting at a
+/// place drawn from the process id, so that test binaries run one after another (or side
+/// by side) start far apart.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(PORTS.end - PORTS.start);
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let port = PORTS.start + offset as u16;
+        if TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {PORTS:?}");
 }
 
 /// Where `tool` is in PATH, if it is.

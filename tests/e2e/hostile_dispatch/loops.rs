@@ -19,11 +19,7 @@ const COUNTED_WITHIN: Duration = Duration::from_secs(10);
 
 /// The `[api]` section for a free port, and the API's base URL.
 fn api_section() -> (String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port();
+    let port = crate::support::server_process::free_port();
     (
         format!("[api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"),
         format!("http://127.0.0.1:{port}"),
