@@ -4,6 +4,7 @@
 //! Every route but `/healthz` needs `Authorization: Bearer <token>`; `/healthz` says more
 //! with it. The socket and its limits are `listener.rs`'s.
 
+mod deliveries;
 mod files;
 pub mod listener;
 mod observe;
@@ -28,6 +29,7 @@ use crate::config::ApiConfig;
 use crate::descriptors::{api_connections, soft_limit, ApiConnections};
 use crate::handle::ComponentHandle;
 use crate::metrics::Metrics;
+use crate::store::Store;
 use listener::{serve_on, ConnectionLimits};
 
 /// Every route, as documented in `docs/openapi.json` (a test keeps the two in step).
@@ -47,6 +49,8 @@ pub struct ApiState {
     pub config: ApiConfig,
     pub components: Vec<Arc<ComponentHandle>>,
     pub metrics: Arc<Metrics>,
+    /// The delivery log, when there is one (`/v1/deliveries`).
+    pub store: Option<Store>,
     token_digest: [u8; 32],
     /// One permit per API iq awaiting its answer (`max_pending_iqs`).
     iq_slots: Semaphore,
@@ -57,6 +61,7 @@ impl ApiState {
         config: ApiConfig,
         components: Vec<Arc<ComponentHandle>>,
         metrics: Arc<Metrics>,
+        store: Option<Store>,
     ) -> ApiState {
         let token_digest = Sha256::digest(config.token.expose().as_bytes()).into();
         let iq_slots = Semaphore::new(config.max_pending_iqs.min(Semaphore::MAX_PERMITS));
@@ -64,6 +69,7 @@ impl ApiState {
             config,
             components,
             metrics,
+            store,
             token_digest,
             iq_slots,
         }
@@ -115,6 +121,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/upload", post(files::upload))
         .route("/v1/rooms", get(rooms::list).post(rooms::join))
         .route("/v1/rooms/{jid}", delete(rooms::leave))
+        .route("/v1/deliveries", get(deliveries::list))
+        .route("/v1/deliveries/replay", post(deliveries::replay_matching))
+        .route("/v1/deliveries/{id}", get(deliveries::show))
+        .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
         .route("/v1/status", get(observe::status))
         .route("/metrics", get(observe::metrics))
         .route_layer(middleware::from_fn_with_state(

@@ -12,6 +12,7 @@ use crate::dispatch::Dispatcher;
 use crate::handle::ComponentHandle;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::store::{Received, Store, StoreError};
 use crate::upload::discover;
 use crate::webhook::Webhook;
 use crate::xml::outgoing::OutgoingStanza;
@@ -31,23 +32,37 @@ pub enum RunError {
     Api(std::io::Error),
     #[error("component task for {0} failed: {1}")]
     Task(String, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub struct Component {
     config: ComponentConfig,
     handle: Arc<ComponentHandle>,
     outbox: mpsc::Receiver<OutgoingStanza>,
+    store: Option<Store>,
+    replays: mpsc::Receiver<Received>,
 }
 
+/// Replays from the API waiting for the dispatcher, at most (past it the API says 503).
+const MAX_WAITING_REPLAYS: usize = 1024;
+
 impl Component {
-    pub fn new(config: ComponentConfig, metrics: &Metrics) -> Component {
+    pub fn new(config: ComponentConfig, metrics: &Metrics, store: Option<Store>) -> Component {
         let (outbox_sender, outbox) = mpsc::channel(config.max_queued_replies);
-        let handle =
-            ComponentHandle::new(&config, outbox_sender, metrics.component(&config.domain));
+        let (replay_sender, replays) = mpsc::channel(MAX_WAITING_REPLAYS);
+        let handle = ComponentHandle::new(
+            &config,
+            outbox_sender,
+            metrics.component(&config.domain),
+            replay_sender,
+        );
         Component {
             config,
             handle: Arc::new(handle),
             outbox,
+            store,
+            replays,
         }
     }
 
@@ -61,10 +76,14 @@ impl Component {
             config,
             handle,
             mut outbox,
+            store,
+            replays,
         } = self;
         let domain = config.domain.as_str();
         let webhook = Webhook::new(&config, handle.metrics().clone())?;
-        let dispatcher = Dispatcher::new(&config, webhook, Arc::clone(&handle));
+        let dispatcher = Dispatcher::new(&config, webhook, Arc::clone(&handle), store, replays);
+        // What the last run left unfinished goes first (its answers wait in the outbox).
+        dispatcher.redeliver_unfinished().await;
         let context = SessionContext {
             domain,
             keepalive: config.keepalive,

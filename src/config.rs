@@ -5,6 +5,7 @@ mod api_section;
 mod raw;
 mod room_section;
 mod secret;
+mod store_section;
 mod upload_section;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ pub use room_section::{
 };
 use secret::{post_headers, read_secret_file, signing_key};
 pub use secret::{PostUrl, Secret, SigningKey};
+use store_section::{check_queue, check_store, RawQueue};
+pub use store_section::{QueueConfig, StoreConfig, WhenUnreachable, QUEUE_PROBE_MAX_INTERVAL};
 use upload_section::check_upload;
 pub use upload_section::{DEFAULT_MAX_UPLOAD_SIZE, DEFAULT_UPLOAD_TIMEOUT};
 
@@ -41,6 +44,8 @@ pub struct Config {
     pub components: Vec<ComponentConfig>,
     /// The HTTP API (`[api]`); `None`: no API is served.
     pub api: Option<ApiConfig>,
+    /// The delivery log (`[store]`); `None`: nothing is written to disk.
+    pub store: Option<StoreConfig>,
 }
 
 /// One component domain: its server connection and its webhook.
@@ -127,6 +132,8 @@ pub struct ComponentConfig {
     /// How long one upload (slot request and PUT) may take.
     #[serde(serialize_with = "seconds")]
     pub upload_timeout: Duration,
+    /// Queue mode: what a message gets when the webhook stays unreachable.
+    pub queue: QueueConfig,
 }
 
 /// A per-sender token bucket: `per_second` tokens a second, at most `burst` saved up.
@@ -218,9 +225,14 @@ impl Config {
         if raw.component.is_empty() {
             return Err("no [[component]] block: at least one is needed".into());
         }
+        let store = raw
+            .store
+            .map(|store| check_store(store, base_dir))
+            .transpose()
+            .map_err(|e| format!("[store]: {e}"))?;
         let mut components: Vec<ComponentConfig> = Vec::new();
         for (index, component) in raw.component.into_iter().enumerate() {
-            let checked = check_component(component, &raw.server, base_dir)
+            let checked = check_component(component, &raw.server, base_dir, store.is_some())
                 .map_err(|e| format!("[[component]] #{}: {e}", index + 1))?;
             if components.iter().any(|c| c.domain == checked.domain) {
                 return Err(format!("domain '{}' is configured twice", checked.domain));
@@ -236,7 +248,11 @@ impl Config {
             .map(|api| check_api(api, base_dir))
             .transpose()
             .map_err(|e| format!("[api]: {e}"))?;
-        Ok(Config { components, api })
+        Ok(Config {
+            components,
+            api,
+            store,
+        })
     }
 
     /// The effective configuration as TOML, secrets redacted.
@@ -249,6 +265,7 @@ fn check_component(
     raw: RawComponent,
     server: &RawServer,
     base_dir: &Path,
+    has_store: bool,
 ) -> Result<ComponentConfig, String> {
     let domain = raw.domain.ok_or("missing key 'domain'")?;
     match jid::Jid::new(&domain) {
@@ -369,7 +386,16 @@ fn check_component(
         raw.max_room_occupants,
     )?;
     let upload = check_upload(raw.upload_service, raw.max_upload_size, raw.upload_timeout)?;
+    let queue = RawQueue {
+        when_unreachable: raw.when_unreachable,
+        queue_max_age: raw.queue_max_age,
+        queue_probe_interval: raw.queue_probe_interval,
+        queued_notice: raw.queued_notice,
+        max_queued: raw.max_queued,
+    };
+    let queue = check_queue(queue, has_store)?;
     Ok(ComponentConfig {
+        queue,
         upload_service: upload.upload_service,
         max_upload_size: upload.max_upload_size,
         upload_timeout: upload.upload_timeout,

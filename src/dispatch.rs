@@ -10,33 +10,36 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod call;
 mod conversation;
+mod deliver;
 mod fairness;
 mod occupancy;
+mod queue_mode;
 pub mod rate_limit;
 mod typing;
 
 pub use fairness::Refusal;
 
-use minidom::Element;
-use tokio::sync::OwnedSemaphorePermit;
+use bytes::Bytes;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use self::conversation::{Conversation, Conversations, Turn};
-use self::fairness::{Gate, Held};
+use self::call::{Call, Work};
+use self::conversation::{Conversations, Turn};
+use self::fairness::Gate;
 use self::occupancy::RoomStep;
-use self::typing::{chat_state, end_typing, wants_typing_notice};
+use self::queue_mode::OutageQueue;
 use crate::shutdown::{Abandon, Watcher};
 
-use crate::config::ComponentConfig;
-use crate::deadline::{after, Deadline};
+use crate::config::{ComponentConfig, WhenUnreachable};
+use crate::deadline::Deadline;
 use crate::handle::ComponentHandle;
-use crate::stanza::error::StanzaError;
 use crate::stanza::local::{route, Route};
-use crate::stanza::receipt::{asks_for_receipt, receipt};
-use crate::stanza::reply::{answer_quoting, Answer};
+use crate::stanza::receipt::asks_for_receipt;
 use crate::stanza::request::request_body;
-use crate::stanza::{bare, Head, Inbound, Kind};
-use crate::upload::file_answer;
+use crate::stanza::{bare, Inbound, Kind};
+use crate::store::{Received, Status, Store};
+use crate::webhook::signature::new_message_id;
 use crate::webhook::Webhook;
 use crate::xml::outgoing::OutgoingStanza;
 
@@ -49,29 +52,6 @@ pub struct Dispatcher {
     /// Bounded by the `max_in_flight` permit each call holds; the queue itself is unbounded
     /// so that it allocates as it fills (a bounded one takes all its slots at once).
     ready: async_channel::Sender<Call>,
-}
-
-/// A stanza on its way to the webhook, holding one of the `max_in_flight` permits (and
-/// counting against its sender's `max_in_flight_per_sender`) until its answer is queued.
-struct Call {
-    head: Head,
-    /// It asked for a XEP-0184 receipt and `receipts` is on: one goes back after a 2xx.
-    receipt: bool,
-    work: Work,
-    conversation: Option<Conversation>,
-    _held: Option<Held>,
-    _permit: OwnedSemaphorePermit,
-}
-
-enum Work {
-    Post {
-        json: Vec<u8>,
-        has_body: bool,
-        /// A message's body, which a reply with `fallback: true` quotes (XEP-0461).
-        quoted: Option<Box<str>>,
-    },
-    /// Refused in its turn, so that the conversation's answers stay in order.
-    TooLarge,
 }
 
 struct Inner {
@@ -87,17 +67,29 @@ struct Inner {
     conversations: Option<Conversations<Call>>,
     /// Keys the hashes of senders and conversations.
     keys: RandomState,
-    /// Raised at the shutdown deadline: calls still in flight are answered with an error.
+    /// Raised at the shutdown deadline: calls still in flight are answered with an error
+    /// (with a store, a message is left in flight instead, for the next start).
     abandon: Arc<Abandon>,
+    /// The delivery log, when there is one.
+    store: Option<Store>,
+    /// With `when_unreachable = "queue"`: the messages waiting for the webhook.
+    queue: Option<OutageQueue>,
+    max_connections: usize,
 }
 
 impl Dispatcher {
     /// Starts the `max_connections` workers (inside the runtime).
+    ///
+    /// `replays` brings the API's replays (`POST /v1/deliveries/{id}/replay`).
     pub fn new(
         config: &ComponentConfig,
         webhook: Webhook,
         handle: Arc<ComponentHandle>,
+        store: Option<Store>,
+        replays: mpsc::Receiver<Received>,
     ) -> Dispatcher {
+        let queue = (config.queue.when_unreachable == WhenUnreachable::Queue && store.is_some())
+            .then(|| OutageQueue::new(&config.queue, handle.metrics()));
         let inner = Arc::new(Inner {
             forwarded: config.stanzas.clone(),
             max_stanza_size: config.max_stanza_size,
@@ -111,13 +103,86 @@ impl Dispatcher {
                 .then(|| Conversations::new(config.max_queued_per_conversation)),
             keys: RandomState::new(),
             abandon: Arc::default(),
+            store,
+            queue,
+            max_connections: config.max_connections,
         });
         tokio::spawn(inner.webhook.sweep_unused());
         let (ready, calls) = async_channel::unbounded();
         for _ in 0..config.max_connections {
             tokio::spawn(Arc::clone(&inner).work(calls.clone()));
         }
-        Dispatcher { inner, ready }
+        if inner.queue.is_some() {
+            tokio::spawn(Arc::clone(&inner).probe_queue());
+        }
+        let dispatcher = Dispatcher { inner, ready };
+        tokio::spawn(dispatcher.clone().take_replays(replays));
+        dispatcher
+    }
+
+    /// Delivers again what the store holds without an outcome for this component (the
+    /// daemon stopped mid-call, or before the first attempt, or while it was queued), in the
+    /// order received: called once at start, before the first stanza is read, so that each
+    /// conversation's old messages go before its new ones.
+    pub async fn redeliver_unfinished(&self) {
+        let Some(store) = self.inner.store.clone() else {
+            return;
+        };
+        let domain = self.inner.handle.domain().to_string();
+        let read = tokio::task::spawn_blocking(move || store.unfinished(&domain)).await;
+        let records = match read {
+            Ok(Ok(records)) => records,
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    "{error}: the deliveries cut off by the last stop are not made again"
+                );
+                return;
+            }
+            Err(error) => {
+                tracing::warn!("reading the store failed: {error}");
+                return;
+            }
+        };
+        if records.is_empty() {
+            return;
+        }
+        tracing::info!(
+            "{}: delivering again {} message(s) the last run did not finish",
+            self.inner.handle.domain(),
+            records.len()
+        );
+        // With queued ones among them, the webhook was down: they all wait for the probe.
+        let queued = records.iter().any(|(_, status)| *status == Status::Queued);
+        for (record, _) in records {
+            match (&self.inner.queue, self.inner.call_from(record)) {
+                (Some(queue), Some(call)) if queued => queue.restore(&call),
+                (_, Some(call)) => self.go_in_turn(call),
+                (_, None) => {}
+            }
+        }
+    }
+
+    /// The API's replays, one at a time, as they come.
+    async fn take_replays(self, mut replays: mpsc::Receiver<Received>) {
+        while let Some(record) = replays.recv().await {
+            if let Some(call) = self.inner.call_from(record) {
+                self.go_in_turn(call);
+            }
+        }
+    }
+
+    /// A call made again from the store waits its turn in its conversation, whatever the
+    /// conversation's bound (it was accepted once already).
+    fn go_in_turn(&self, call: Call) {
+        let call = match (&self.inner.conversations, call.conversation) {
+            (Some(conversations), Some(conversation)) => {
+                conversations.queue_behind(conversation, call)
+            }
+            _ => Some(call),
+        };
+        if let Some(call) = call {
+            self.hand_over(call);
+        }
     }
 
     /// Handles one stanza. Returns what must be sent right away, written; a webhook call
@@ -171,7 +236,7 @@ impl Dispatcher {
             Work::TooLarge
         } else {
             Work::Post {
-                json: body.json,
+                json: Bytes::from(body.json),
                 has_body: body.has_body,
                 quoted: inbound.body().map(String::into_boxed_str),
             }
@@ -182,18 +247,23 @@ impl Dispatcher {
         } else {
             sender
         };
-        let conversation = inner
-            .conversations
-            .is_some()
-            .then(|| inner.keys.hash_one((party, inbound.to())));
+        let key = inner.keys.hash_one((party, inbound.to()));
+        let party = inner.store.is_some().then(|| party.to_string());
         let call = Call {
-            head: inbound.into_head(),
             receipt,
+            id: new_message_id().into_boxed_str(),
             work,
-            conversation,
+            key,
+            conversation: inner.conversations.is_some().then_some(key),
             _held: held,
-            _permit: permit,
+            _permit: Some(permit),
+            head: inbound.into_head(),
         };
+        if let (Some(store), Some(party)) = (&inner.store, party) {
+            if let Some(record) = call.record(inner.handle.domain(), &party) {
+                store.received(record);
+            }
+        }
         match inner.wait_in_turn(call) {
             Turn::Now(call) => self.hand_over(call),
             Turn::Waiting => {}
@@ -268,110 +338,21 @@ impl Inner {
     }
 
     /// The conversation's next call, or `None` (and the conversation is free).
-    fn next_in(&self, conversation: Conversation) -> Option<Call> {
+    fn next_in(&self, conversation: conversation::Conversation) -> Option<Call> {
         self.conversations.as_ref()?.next_in(conversation)
     }
 
-    async fn deliver(&self, call: &mut Call, watch: &mut Watch) {
-        let inbound = &call.head;
-        let (json, has_body, quoted) = match &mut call.work {
-            Work::Post {
-                json,
-                has_body,
-                quoted,
-            } => (std::mem::take(json), *has_body, quoted.take()),
-            Work::TooLarge => {
-                let answer = self.refuse(
-                    inbound,
-                    StanzaError::TOO_LARGE,
-                    "is larger than max_stanza_size",
-                );
-                self.queue_answers(inbound, answer.stanzas);
-                return;
-            }
-        };
-        // A chat message whose answer takes long gets a "composing" notice meanwhile.
-        let typing_after = self
-            .typing_after
-            .filter(|_| wants_typing_notice(inbound, has_body));
-        // One clock read for both timers.
-        let started = tokio::time::Instant::now();
-        if let Some(wait) = typing_after {
-            watch.typing.set(after(started, wait));
+    /// The call a stored record stands for, its conversation keyed as a new one's would be.
+    fn call_from(&self, record: Received) -> Option<Call> {
+        let key = self
+            .keys
+            .hash_one((record.party.as_str(), record.to.as_str()));
+        let id = record.id.clone();
+        let call = Call::from_record(record, key, self.conversations.is_some());
+        if call.is_none() {
+            tracing::warn!("delivery {id} in the store is of an unknown kind: not made again");
         }
-        let delivery = self.webhook.post(json, started, &mut watch.attempt);
-        tokio::pin!(delivery);
-        let mut typed = false;
-        let mut answer = loop {
-            tokio::select! {
-                delivery = &mut delivery => {
-                    let mut answer = answer_quoting(inbound, quoted.as_deref(), &delivery.outcome, &self.handle.send_policy());
-                    for trouble in delivery.failure.into_iter().chain(answer.problem.as_ref().map(ToString::to_string)) {
-                        self.handle.record_webhook_error(&trouble);
-                        self.warn(inbound, &trouble, &answer.stanzas);
-                    }
-                    // The receipt goes first: the sender sees its message taken, then the reply.
-                    answer.stanzas.splice(0..0, call.receipt.then(|| receipt(inbound, &delivery.outcome, &answer)).flatten());
-                    break answer;
-                }
-                _ = watch.typing.reached(), if typing_after.is_some() && !typed => {
-                    typed = true;
-                    self.queue(inbound, chat_state(inbound, "composing"));
-                }
-                () = watch.abandon.raised() => {
-                    break self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline");
-                }
-            }
-        };
-        if let Some(file) = answer.file.take() {
-            // The bot's `file`: uploaded here, at the edge; its message follows the others.
-            tokio::select! {
-                sent = file_answer(&self.handle, inbound, file) => answer.stanzas.extend(sent),
-                () = watch.abandon.raised() => answer.stanzas.extend(self.refuse(inbound, StanzaError::SHUTTING_DOWN, "was cut off by the shutdown deadline").stanzas),
-            }
-        }
-        if typed {
-            end_typing(inbound, &mut answer.stanzas);
-        }
-        self.queue_answers(inbound, answer.stanzas);
-    }
-
-    /// Queues the answers to `inbound` (one that cannot be written is replaced by an error).
-    fn queue_answers(&self, inbound: &Head, stanzas: Vec<Element>) {
-        for stanza in self.handle.write_answers(stanzas, inbound) {
-            tracing::debug!(domain = %self.handle.domain(), to = inbound.from(), "reply queued");
-            self.handle.queue_written(stanza, inbound.from());
-        }
-    }
-
-    /// Queues one stanza for the server connection.
-    fn queue(&self, inbound: &Head, stanza: Element) {
-        tracing::debug!(domain = %self.handle.domain(), kind = stanza.name(), to = stanza.attr("to"), "reply queued");
-        self.handle.queue_reply(&stanza, inbound.from());
-    }
-
-    fn refuse(&self, inbound: &Head, error: StanzaError, why: &str) -> Answer {
-        let stanzas: Vec<Element> = error.reply_to(inbound).into_iter().collect();
-        self.warn(inbound, &format!("the stanza {why}"), &stanzas);
-        Answer {
-            stanzas,
-            ..Answer::default()
-        }
-    }
-
-    fn warn(&self, inbound: &Head, trouble: &str, answered: &[Element]) {
-        let withheld = if inbound.is_from_room() && answered.iter().any(is_error) {
-            ", not sent: a room gets no stanza errors"
-        } else {
-            ""
-        };
-        tracing::warn!(
-            "{}: {trouble} (for a {} from {}); answered with {}{withheld}",
-            self.handle.domain(),
-            inbound.kind().as_str(),
-            inbound.from(),
-            describe(answered)
-        );
+        call
     }
 }
 
@@ -384,24 +365,4 @@ struct Watch {
     attempt: Deadline,
     /// When a "composing" notice is due (`typing_after`).
     typing: Deadline,
-}
-
-fn is_error(stanza: &Element) -> bool {
-    stanza.attr("type") == Some("error")
-}
-
-/// "a cancel/item-not-found error", "nothing", ... for log lines.
-fn describe(stanzas: &[Element]) -> String {
-    let error = stanzas
-        .iter()
-        .find_map(|s| s.children().find(|c| c.name() == "error"));
-    match error {
-        Some(error) => {
-            let condition = error.children().next().map_or("", |c| c.name());
-            let kind = error.attr("type").unwrap_or("cancel");
-            format!("a {kind}/{condition} error")
-        }
-        None if stanzas.is_empty() => "nothing".into(),
-        None => "a reply".into(),
-    }
 }

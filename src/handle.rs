@@ -23,6 +23,7 @@ use crate::room::directory::Rooms;
 use crate::stanza::fields::SendPolicy;
 use crate::stanza::reply::{keep_errors_from_rooms, write_answers};
 use crate::stanza::Head;
+use crate::store::Received;
 use crate::xml::outgoing::OutgoingStanza;
 use crate::xml::XmlError;
 
@@ -43,6 +44,8 @@ pub struct ComponentHandle {
     pending_iqs: PendingIqs,
     rooms: Rooms,
     uploads: UploadTarget,
+    /// The API's replays, for the dispatcher.
+    replays: mpsc::Sender<Received>,
 }
 
 #[derive(Default)]
@@ -80,6 +83,14 @@ pub struct Status {
     /// Stanza errors not sent because their stanza came from a room.
     pub stanza_errors_suppressed: u64,
     pub rooms: RoomCounts,
+    /// Queue mode's messages waiting for the webhook.
+    pub queue: QueueCounts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueueCounts {
+    pub queued: i64,
+    pub oldest_queued_age_seconds: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,6 +136,7 @@ impl ComponentHandle {
         config: &ComponentConfig,
         outbox: mpsc::Sender<OutgoingStanza>,
         metrics: ComponentMetrics,
+        replays: mpsc::Sender<Received>,
     ) -> ComponentHandle {
         let max_in_flight =
             u32::try_from(config.max_in_flight).unwrap_or(Semaphore::MAX_PERMITS as u32);
@@ -144,7 +156,17 @@ impl ComponentHandle {
             pending_iqs: PendingIqs::default(),
             rooms: Rooms::new(config),
             uploads: UploadTarget::new(config),
+            replays,
         }
+    }
+
+    /// Hands a stored delivery to the dispatcher to be POSTed again; `Err` when too many
+    /// replays are waiting already.
+    pub fn replay(&self, record: Received) -> Result<(), QueueError> {
+        self.replays.try_send(record).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => QueueError::Full,
+            mpsc::error::TrySendError::Closed(_) => QueueError::Stopped,
+        })
     }
 
     pub fn domain(&self) -> &str {
@@ -281,6 +303,10 @@ impl ComponentHandle {
             rooms: {
                 let (joined, total) = self.rooms.counts();
                 RoomCounts { joined, total }
+            },
+            queue: QueueCounts {
+                queued: self.metrics.queued.get(),
+                oldest_queued_age_seconds: self.metrics.oldest_queued_age.get(),
             },
         }
     }

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod room;
 pub mod shutdown;
 pub mod stanza;
+pub mod store;
 pub mod upload;
 pub mod webhook;
 pub mod xml;
@@ -38,10 +39,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (stop, stopped) = shutdown::ShutdownTrigger::new();
     let metrics = std::sync::Arc::new(metrics::Metrics::default());
     let reserve = descriptors::reserve(&config.components);
+    // The store is opened before anything connects: a file that cannot be used stops here.
+    let store = match &config.store {
+        Some(store) => Some(store::Store::open(store, metrics.store_errors())?),
+        None => None,
+    };
     let components: Vec<_> = config
         .components
         .into_iter()
-        .map(|c| component::Component::new(c, &metrics))
+        .map(|c| component::Component::new(c, &metrics, store.clone()))
         .collect();
     let handles: Vec<_> = components
         .iter()
@@ -54,7 +60,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tasks.spawn(async move { (domain, component.run(stopped).await) });
     }
     if let Some(api) = config.api {
-        let state = std::sync::Arc::new(api::ApiState::new(api, handles, metrics));
+        let state = std::sync::Arc::new(api::ApiState::new(api, handles, metrics, store));
         let mut api_stopped = stopped.clone();
         tasks.spawn(async move {
             let stopped = async move { api_stopped.stopped().await };

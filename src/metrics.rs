@@ -1,6 +1,8 @@
 //! Prometheus metrics (prometheus-client): one registry for the process, and per component
 //! the handles its hot paths bump without a lookup or an allocation.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -56,6 +58,9 @@ pub struct Metrics {
     in_flight: Family<ComponentLabel, Gauge>,
     queued_replies: Family<ComponentLabel, Gauge>,
     connected: Family<ComponentLabel, Gauge>,
+    queued: Family<ComponentLabel, Gauge>,
+    oldest_queued_age: Family<ComponentLabel, Gauge<f64, AtomicU64>>,
+    store_errors: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -78,6 +83,9 @@ impl Default for Metrics {
             in_flight: Family::default(),
             queued_replies: Family::default(),
             connected: Family::default(),
+            queued: Family::default(),
+            oldest_queued_age: Family::default(),
+            store_errors: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -139,6 +147,21 @@ impl Default for Metrics {
             "1 while the component is connected to the server",
             metrics.connected.clone(),
         );
+        registry.register(
+            "queued",
+            "Messages waiting in queue mode for the webhook to come back",
+            metrics.queued.clone(),
+        );
+        registry.register(
+            "oldest_queued_age_seconds",
+            "How long the oldest queued message has waited (0 when none is)",
+            metrics.oldest_queued_age.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Delivery-log writes or reads that failed, or were dropped because the writer was behind",
+            metrics.store_errors.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -184,7 +207,14 @@ impl Metrics {
             in_flight: self.in_flight.get_or_create_owned(&component),
             queued_replies: self.queued_replies.get_or_create_owned(&component),
             connected: self.connected.get_or_create_owned(&component),
+            queued: self.queued.get_or_create_owned(&component),
+            oldest_queued_age: self.oldest_queued_age.get_or_create_owned(&component),
         }
+    }
+
+    /// The count of the store's failed or dropped writes and reads.
+    pub fn store_errors(&self) -> Counter {
+        self.store_errors.clone()
     }
 
     /// The Prometheus text format.
@@ -214,6 +244,9 @@ pub struct ComponentMetrics {
     pub in_flight: Gauge,
     pub queued_replies: Gauge,
     pub connected: Gauge,
+    /// Messages waiting in queue mode.
+    pub queued: Gauge,
+    pub oldest_queued_age: Gauge<f64, AtomicU64>,
 }
 
 impl ComponentMetrics {

@@ -26,6 +26,7 @@ use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
 use crate::deadline::{after, Deadline};
 use crate::metrics::ComponentMetrics;
 use crate::stanza::reply::WebhookOutcome;
+use crate::store::{now_ms, AttemptLog};
 
 /// The `User-Agent` of every webhook request.
 pub const USER_AGENT: &str = concat!("component-http/", env!("CARGO_PKG_VERSION"));
@@ -161,22 +162,38 @@ impl Webhook {
     /// Delivers one JSON body, trying again for as long as [`retry::next_wait`] gives a wait. `started`
     /// is now, as the caller read it; `timer` bounds each attempt and times the waits
     /// between them.
-    pub async fn post(&self, body: Vec<u8>, started: Instant, timer: &mut Deadline) -> Delivery {
-        let body = Bytes::from(body);
-        let id = signature::new_message_id();
+    ///
+    /// `id` is the `webhook-id`; `log`, when given, gets a line per attempt (the store's).
+    /// `once`: a single attempt, whatever the retry policy (queue mode's probe).
+    pub async fn post(
+        &self,
+        id: &str,
+        body: Bytes,
+        started: Instant,
+        timer: &mut Deadline,
+        mut log: Option<&mut Vec<AttemptLog>>,
+        once: bool,
+    ) -> Delivery {
+        let policy = RetryPolicy {
+            max_attempts: if once { 1 } else { self.retry.max_attempts },
+            ..self.retry
+        };
         let mut started_attempt = started;
         let mut attempts = 1;
         loop {
             let deadline = after(started_attempt, self.timeout);
             let attempt = timer
-                .limit(deadline, self.attempt(&id, body.clone()))
+                .limit(deadline, self.attempt(id, body.clone()))
                 .await
                 .unwrap_or_else(|| timed_out(self.timeout));
             let now = Instant::now();
             self.metrics
                 .webhook_attempt(&attempt.outcome, (now - started_attempt).as_secs_f64());
+            if let Some(log) = log.as_deref_mut() {
+                log.push(attempt_log(&attempt, now - started_attempt));
+            }
             let wait = retry::next_wait(
-                &self.retry,
+                &policy,
                 attempts,
                 now - started,
                 &attempt.outcome,
@@ -198,7 +215,7 @@ impl Webhook {
                 attempt.failure.as_deref().unwrap_or("webhook failed"),
                 wait.as_secs_f64(),
                 attempts + 1,
-                self.retry.max_attempts
+                policy.max_attempts
             );
             timer.wait_until(after(now, wait)).await;
             started_attempt = Instant::now();
@@ -283,6 +300,20 @@ impl Webhook {
             failure,
             retry_after,
         }
+    }
+}
+
+/// What the store keeps of one attempt that took `took`.
+fn attempt_log(attempt: &Attempt, took: Duration) -> AttemptLog {
+    let status = match attempt.outcome {
+        WebhookOutcome::Response { status, .. } => Some(status),
+        _ => None,
+    };
+    AttemptLog {
+        at: now_ms() - took.as_millis() as i64,
+        status,
+        duration_ms: took.as_millis() as i64,
+        error: attempt.failure.clone(),
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) fn app_with(
     let components: Vec<Component> = config
         .components
         .into_iter()
-        .map(|c| Component::new(c, &metrics))
+        .map(|c| Component::new(c, &metrics, None))
         .collect();
     let handles: Vec<_> = components.iter().map(Component::handle).collect();
     if connected {
@@ -49,7 +49,7 @@ pub(super) fn app_with(
     }
     let api = config.api.expect("api configured");
     (
-        router(Arc::new(ApiState::new(api, handles, metrics))),
+        router(Arc::new(ApiState::new(api, handles, metrics, None))),
         components,
     )
 }

@@ -9,6 +9,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::room_section::RawRoom;
+use super::store_section::{RawStore, WhenUnreachable};
 use crate::stanza::Kind;
 
 #[derive(Deserialize)]
@@ -17,6 +18,7 @@ pub(super) struct RawFile {
     #[serde(default)]
     pub(super) server: RawServer,
     pub(super) api: Option<RawApi>,
+    pub(super) store: Option<RawStore>,
     #[serde(default)]
     pub(super) component: Vec<RawComponent>,
 }
@@ -87,6 +89,11 @@ pub(super) struct RawComponent {
     pub(super) upload_service: Option<String>,
     pub(super) max_upload_size: Option<usize>,
     pub(super) upload_timeout: Option<f64>,
+    pub(super) when_unreachable: Option<WhenUnreachable>,
+    pub(super) queue_max_age: Option<f64>,
+    pub(super) queue_probe_interval: Option<f64>,
+    pub(super) queued_notice: Option<String>,
+    pub(super) max_queued: Option<usize>,
 }
 
 /// `rate_limit = false` (off), `true` (the defaults), or a table of its keys.

@@ -59,6 +59,25 @@ impl<T> Conversations<T> {
         }
     }
 
+    /// Like `wait_in_turn`, but never refused: `Some(call)` when the conversation was free
+    /// (it is now taken), `None` when it waits. For calls accepted once already (made
+    /// again from the store), which the bound must not turn away.
+    pub fn queue_behind(&self, conversation: Conversation, call: T) -> Option<T> {
+        let Ok(mut taken) = self.taken.lock() else {
+            return Some(call);
+        };
+        match taken.get_mut(&conversation) {
+            Some(waiting) => {
+                waiting.push_back(call);
+                None
+            }
+            None => {
+                taken.insert(conversation, VecDeque::new());
+                Some(call)
+            }
+        }
+    }
+
     /// The conversation's next call, or `None` (and the conversation is free).
     pub fn next_in(&self, conversation: Conversation) -> Option<T> {
         let mut taken = self.taken.lock().ok()?;
@@ -98,6 +117,13 @@ mod tests {
         assert_eq!(conversations.next_in(7), None);
         // Free again: delivered at once.
         assert_eq!(now(conversations.wait_in_turn(7, 5)), 5);
+        // Past the bound, a call made again from the store still waits its turn.
+        assert!(matches!(conversations.wait_in_turn(7, 6), Turn::Waiting));
+        assert!(matches!(conversations.wait_in_turn(7, 7), Turn::Waiting));
+        assert_eq!(conversations.queue_behind(7, 8), None);
+        assert_eq!(conversations.queue_behind(9, 90), Some(90));
+        let order: Vec<_> = std::iter::from_fn(|| conversations.next_in(7)).collect();
+        assert_eq!(order, [6, 7, 8]);
     }
 
     #[test]

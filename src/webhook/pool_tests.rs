@@ -144,9 +144,12 @@ fn webhook(url: &str) -> Webhook {
 async fn post_ok(webhook: &Webhook) {
     let delivery = webhook
         .post(
-            b"{}".to_vec(),
+            "msg_test",
+            bytes::Bytes::from_static(b"{}"),
             tokio::time::Instant::now(),
             &mut Deadline::new(),
+            None,
+            false,
         )
         .await;
     assert_eq!(delivery.failure, None);

@@ -19,6 +19,13 @@ pub fn is_retryable(outcome: &WebhookOutcome) -> bool {
     }
 }
 
+/// Whether queue mode keeps a message after this last outcome: the webhook did not take
+/// it, or did not answer in time (a timeout is not retried at once, since the webhook may
+/// have acted on the request, but it is worth delivering again once the webhook is back).
+pub fn is_unreachable(outcome: &WebhookOutcome) -> bool {
+    is_retryable(outcome) || matches!(outcome, WebhookOutcome::TimedOut)
+}
+
 /// How long to wait before attempt `attempt + 1`, or `None` to give up with this outcome.
 pub fn next_wait(
     policy: &RetryPolicy,

@@ -1,0 +1,420 @@
+//! Queue mode (`when_unreachable = "queue"`): a message the webhook could not take after
+//! its retries waits here, and in the store, instead of getting an error. While anything
+//! waits, new messages go behind it; the oldest is tried every `queue_probe_interval`
+//! (doubling up to a minute), and as soon as one goes through, the queue drains at once:
+//! each conversation's messages in order, up to `max_connections` conversations at a time.
+//! A message older than `queue_max_age` gets the error of its last outcome; past
+//! `max_queued` a message gets its error at once. The queue is in memory; the store's
+//! `queued` records bring it back after a restart.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
+
+use super::call::{Call, Work};
+use super::conversation::Conversation;
+use super::Inner;
+use crate::config::{QueueConfig, QUEUE_PROBE_MAX_INTERVAL};
+use crate::deadline::Deadline;
+use crate::metrics::ComponentMetrics;
+use crate::stanza::reply::WebhookOutcome;
+use crate::stanza::{Head, COMPONENT_NS};
+use crate::store::AttemptLog;
+use crate::webhook::retry::is_unreachable;
+use crate::webhook::Delivery;
+use crate::xml::set_attr;
+
+/// A message waiting for the webhook.
+pub(super) struct Parked {
+    head: Head,
+    id: Box<str>,
+    receipt: bool,
+    key: Conversation,
+    json: Bytes,
+    quoted: Option<Box<str>>,
+    queued_at: Instant,
+    /// Its last attempt's outcome (`None`: queued without one, behind others).
+    last: Option<WebhookOutcome>,
+}
+
+pub(super) struct OutageQueue {
+    max_age: Duration,
+    probe_interval: Duration,
+    notice: Option<String>,
+    max_queued: usize,
+    state: Mutex<State>,
+    /// Woken when the first message is queued.
+    wake: Notify,
+    metrics: ComponentMetrics,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: VecDeque<Parked>,
+    /// A drain is delivering what it took from `waiting`: new messages still go behind.
+    draining: bool,
+    /// The conversations told `queued_notice` in this outage.
+    noticed: HashSet<Conversation>,
+}
+
+impl OutageQueue {
+    pub(super) fn new(config: &QueueConfig, metrics: &ComponentMetrics) -> OutageQueue {
+        OutageQueue {
+            max_age: config.queue_max_age,
+            probe_interval: config.queue_probe_interval,
+            notice: config.queued_notice.clone(),
+            max_queued: config.max_queued,
+            state: Mutex::default(),
+            wake: Notify::new(),
+            metrics: metrics.clone(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether messages are waiting (or being drained): new ones go behind them.
+    pub(super) fn is_active(&self) -> bool {
+        let state = self.state();
+        state.draining || !state.waiting.is_empty()
+    }
+
+    /// Adds `parked` at the end; `Err` when `max_queued` are waiting. `Ok(true)`: the first
+    /// of its conversation in this outage (it gets the notice).
+    fn push(&self, parked: Parked) -> Result<bool, Parked> {
+        let mut state = self.state();
+        if state.waiting.len() >= self.max_queued {
+            return Err(parked);
+        }
+        let first = state.noticed.insert(parked.key);
+        state.waiting.push_back(parked);
+        self.show(&state);
+        drop(state);
+        self.wake.notify_one();
+        Ok(first)
+    }
+
+    /// A call the store held as queued (or behind queued ones) at start: waits again,
+    /// without a new notice.
+    pub(super) fn restore(&self, call: &Call) {
+        let Work::Post { json, .. } = &call.work else {
+            return;
+        };
+        let parked = Parked {
+            head: call.head.clone(),
+            id: call.id.clone(),
+            receipt: call.receipt,
+            key: call.key,
+            json: json.clone(),
+            quoted: None,
+            queued_at: Instant::now(),
+            last: None,
+        };
+        let mut state = self.state();
+        state.noticed.insert(parked.key);
+        state.waiting.push_back(parked);
+        self.show(&state);
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    fn show(&self, state: &State) {
+        self.metrics.queued.set(state.waiting.len() as i64);
+        let oldest = state.waiting.iter().map(|p| p.queued_at).min();
+        self.metrics
+            .oldest_queued_age
+            .set(oldest.map_or(0.0, |t| t.elapsed().as_secs_f64()));
+    }
+}
+
+impl Inner {
+    /// Queues `call` (its permits go: a queued message holds none). Its record in the store
+    /// turns `queued`; its conversation's first message in this outage gets the notice.
+    pub(super) async fn park(
+        &self,
+        queue: &OutageQueue,
+        call: &Call,
+        json: Bytes,
+        quoted: Option<Box<str>>,
+        last: Option<WebhookOutcome>,
+        log: Vec<AttemptLog>,
+    ) {
+        let parked = Parked {
+            head: call.head.clone(),
+            id: call.id.clone(),
+            receipt: call.receipt,
+            key: call.key,
+            json,
+            quoted,
+            queued_at: Instant::now(),
+            last,
+        };
+        match queue.push(parked) {
+            Ok(first) => {
+                if let Some(store) = &self.store {
+                    store.queued(&call.id, log);
+                }
+                if first && !call.head.is_from_room() {
+                    if let Some(text) = &queue.notice {
+                        self.queue(&call.head, notice(&call.head, text));
+                    }
+                }
+            }
+            Err(parked) => {
+                let outcome = parked.last.unwrap_or(WebhookOutcome::ConnectionFailed);
+                let delivery = Delivery {
+                    outcome,
+                    failure: Some(format!(
+                        "max_queued ({}) messages are queued",
+                        queue.max_queued
+                    )),
+                    attempts: 0,
+                };
+                let answer = self.answer(call, parked.quoted.as_deref(), &delivery);
+                let mut watch = self.watch();
+                self.finish(call, log, answer, Some(&delivery), false, &mut watch)
+                    .await;
+            }
+        }
+    }
+
+    /// The queue's probe, for the life of the dispatcher: see the module's text.
+    pub(super) async fn probe_queue(self: Arc<Self>) {
+        let Some(queue) = self.queue.as_ref() else {
+            return;
+        };
+        let mut interval = queue.probe_interval;
+        let mut timer = Deadline::new();
+        loop {
+            if !queue.is_active() {
+                interval = queue.probe_interval;
+                queue.wake.notified().await;
+                continue;
+            }
+            tokio::time::sleep(interval).await;
+            self.expire(queue).await;
+            let oldest = queue.state().waiting.front().map(Parked::copy);
+            let Some(oldest) = oldest else {
+                continue;
+            };
+            let mut log = Vec::new();
+            let delivery = self
+                .webhook
+                .post(
+                    &oldest.id,
+                    oldest.json.clone(),
+                    Instant::now(),
+                    &mut timer,
+                    Some(&mut log),
+                    true,
+                )
+                .await;
+            if is_unreachable(&delivery.outcome) {
+                if let Some(store) = &self.store {
+                    store.queued(&oldest.id, log);
+                }
+                if let Some(first) = queue.state().waiting.front_mut() {
+                    first.last = Some(delivery.outcome);
+                }
+                interval = (interval * 2).min(QUEUE_PROBE_MAX_INTERVAL);
+                continue;
+            }
+            tracing::info!(
+                "{}: the webhook is back: delivering the queue",
+                self.handle.domain()
+            );
+            {
+                let mut state = queue.state();
+                if state.waiting.front().is_some_and(|p| p.id == oldest.id) {
+                    state.waiting.pop_front();
+                }
+                state.draining = true;
+            }
+            self.settle(oldest, &delivery, log).await;
+            interval = queue.probe_interval;
+            Arc::clone(&self).drain(queue).await;
+        }
+    }
+
+    /// Delivers everything waiting, conversation by conversation, until the queue is empty
+    /// or the webhook fails again (then what is left waits for the probe).
+    async fn drain(self: Arc<Self>, queue: &OutageQueue) {
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        loop {
+            let taken: Vec<Parked> = {
+                let mut state = queue.state();
+                state.draining = true;
+                state.waiting.drain(..).collect()
+            };
+            if taken.is_empty() {
+                let mut state = queue.state();
+                state.draining = false;
+                state.noticed.clear();
+                queue.show(&state);
+                return;
+            }
+            let mut order = Vec::new();
+            let mut chains: HashMap<Conversation, VecDeque<Parked>> = HashMap::new();
+            for parked in taken {
+                let chain = chains.entry(parked.key).or_insert_with(|| {
+                    order.push(parked.key);
+                    VecDeque::new()
+                });
+                chain.push_back(parked);
+            }
+            let mut running = tokio::task::JoinSet::new();
+            for key in order {
+                let Some(chain) = chains.remove(&key) else {
+                    continue;
+                };
+                let inner = Arc::clone(&self);
+                let slots = Arc::clone(&slots);
+                running.spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    inner.deliver_chain(chain).await
+                });
+            }
+            let mut left = Vec::new();
+            while let Some(done) = running.join_next().await {
+                if let Ok(rest) = done {
+                    left.extend(rest);
+                }
+            }
+            if !left.is_empty() {
+                // Back in front of anything that came meanwhile, each conversation in order.
+                let mut state = queue.state();
+                for parked in left.into_iter().rev() {
+                    state.waiting.push_front(parked);
+                }
+                state.draining = false;
+                queue.show(&state);
+                return;
+            }
+        }
+    }
+
+    /// One conversation's queued messages in order; returns those left when the webhook
+    /// fails again.
+    async fn deliver_chain(&self, mut chain: VecDeque<Parked>) -> Vec<Parked> {
+        let mut timer = Deadline::new();
+        while let Some(mut parked) = chain.pop_front() {
+            let mut log = Vec::new();
+            let delivery = self
+                .webhook
+                .post(
+                    &parked.id,
+                    parked.json.clone(),
+                    Instant::now(),
+                    &mut timer,
+                    Some(&mut log),
+                    false,
+                )
+                .await;
+            if is_unreachable(&delivery.outcome) {
+                if let Some(store) = &self.store {
+                    store.queued(&parked.id, log);
+                }
+                parked.last = Some(delivery.outcome);
+                chain.push_front(parked);
+                return chain.into();
+            }
+            self.settle(parked, &delivery, log).await;
+        }
+        Vec::new()
+    }
+
+    /// A queued message's delivery is over: its answer goes to the sender.
+    async fn settle(&self, parked: Parked, delivery: &Delivery, log: Vec<AttemptLog>) {
+        let call = parked.call();
+        let answer = self.answer(&call, parked.quoted.as_deref(), delivery);
+        let mut watch = self.watch();
+        self.finish(&call, log, answer, Some(delivery), false, &mut watch)
+            .await;
+    }
+
+    /// Messages queued longer than `queue_max_age` get the error of their last outcome.
+    async fn expire(&self, queue: &OutageQueue) {
+        let expired: Vec<Parked> = {
+            let mut state = queue.state();
+            let (old, young): (VecDeque<Parked>, VecDeque<Parked>) = state
+                .waiting
+                .drain(..)
+                .partition(|p| p.queued_at.elapsed() >= queue.max_age);
+            state.waiting = young;
+            queue.show(&state);
+            old.into()
+        };
+        for parked in expired {
+            let delivery = Delivery {
+                outcome: parked
+                    .last
+                    .clone()
+                    .unwrap_or(WebhookOutcome::ConnectionFailed),
+                failure: Some("queued longer than queue_max_age".into()),
+                attempts: 0,
+            };
+            let call = parked.call();
+            let answer = self.answer(&call, parked.quoted.as_deref(), &delivery);
+            let mut watch = self.watch();
+            self.finish(
+                &call,
+                Vec::new(),
+                answer,
+                Some(&delivery),
+                false,
+                &mut watch,
+            )
+            .await;
+        }
+    }
+}
+
+impl Parked {
+    fn copy(&self) -> Parked {
+        Parked {
+            head: self.head.clone(),
+            id: self.id.clone(),
+            receipt: self.receipt,
+            key: self.key,
+            json: self.json.clone(),
+            quoted: self.quoted.clone(),
+            queued_at: self.queued_at,
+            last: self.last.clone(),
+        }
+    }
+
+    /// The call it was, without permits, for answering it.
+    fn call(&self) -> Call {
+        Call {
+            head: self.head.clone(),
+            receipt: self.receipt,
+            id: self.id.clone(),
+            work: Work::TooLarge,
+            key: self.key,
+            conversation: None,
+            _held: None,
+            _permit: None,
+        }
+    }
+}
+
+/// `queued_notice`, from the address the message was sent to.
+fn notice(inbound: &Head, text: &str) -> Element {
+    let mut message = Element::bare("message", COMPONENT_NS);
+    set_attr(&mut message, xml_ncname!("from"), inbound.to());
+    set_attr(&mut message, xml_ncname!("to"), inbound.from());
+    set_attr(&mut message, xml_ncname!("type"), "chat");
+    let mut body = Element::bare("body", COMPONENT_NS);
+    body.append_text_node(text);
+    message.append_child(body);
+    message
+}

@@ -1,0 +1,185 @@
+//! What is read back from the store: the deliveries a restart must make again, one
+//! delivery with its attempts, and pages of deliveries for the API (newest first, a cursor
+//! to go on from). Every query is bounded: a page by its `limit`, a delivery's attempts by
+//! `MAX_ATTEMPTS_SHOWN`.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::{AttemptLog, Received, Status};
+
+/// The most deliveries in one page.
+pub const MAX_PAGE: usize = 1000;
+/// The most attempts listed with one delivery (a delivery replayed many times has more).
+const MAX_ATTEMPTS_SHOWN: i64 = 100;
+
+/// Which deliveries a page lists.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub component: Option<String>,
+    pub status: Option<Status>,
+    /// The sender's address, bare or full: a bare one matches all its resources.
+    pub from: Option<String>,
+    /// Received at or after, in milliseconds since the epoch.
+    pub since: Option<i64>,
+    /// At most this many (1..=`MAX_PAGE`).
+    pub limit: usize,
+    /// Older than the delivery with this sequence number (the last page's cursor).
+    pub before: Option<i64>,
+}
+
+/// A delivery in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The cursor of this entry (the next page starts below it).
+    #[serde(skip)]
+    pub seq: i64,
+    pub id: String,
+    pub component: String,
+    pub from: String,
+    pub to: String,
+    pub kind: String,
+    pub status: Status,
+    pub received_at: i64,
+    pub finished_at: Option<i64>,
+    pub attempts: i64,
+    pub error: Option<String>,
+}
+
+/// One delivery with everything kept of it.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub summary: Summary,
+    pub received: Received,
+    pub attempts: Vec<AttemptLog>,
+    /// The stanzas sent back, as written.
+    pub sent: Option<String>,
+}
+
+const COLUMNS: &str = "seq, id, component, sender, recipient, kind, stanza_type, stanza_id, \
+    from_room, receipt, party, request, received_at, status, attempts, finished_at, sent, error";
+
+fn status_of(row: &Row, index: usize) -> rusqlite::Result<Status> {
+    let text: String = row.get(index)?;
+    Status::parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown status '{text}'").into(),
+        )
+    })
+}
+
+fn received_of(row: &Row) -> rusqlite::Result<Received> {
+    Ok(Received {
+        id: row.get(1)?,
+        component: row.get(2)?,
+        from: row.get(3)?,
+        to: row.get(4)?,
+        kind: row.get(5)?,
+        stanza_type: row.get(6)?,
+        stanza_id: row.get(7)?,
+        from_room: row.get(8)?,
+        receipt: row.get(9)?,
+        party: row.get(10)?,
+        request: row.get(11)?,
+        received_at: row.get(12)?,
+    })
+}
+
+fn summary_of(row: &Row) -> rusqlite::Result<Summary> {
+    Ok(Summary {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        component: row.get(2)?,
+        from: row.get(3)?,
+        to: row.get(4)?,
+        kind: row.get(5)?,
+        received_at: row.get(12)?,
+        status: status_of(row, 13)?,
+        attempts: row.get(14)?,
+        finished_at: row.get(15)?,
+        error: row.get(17)?,
+    })
+}
+
+/// The in-flight and queued deliveries of `component`, in the order they were received.
+pub(super) fn unfinished(
+    connection: &Connection,
+    component: &str,
+) -> rusqlite::Result<Vec<(Received, Status)>> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE component = ?1 \
+         AND status IN ('in_flight', 'queued') ORDER BY seq"
+    ))?;
+    let rows = statement.query_map(params![component], |row| {
+        Ok((received_of(row)?, status_of(row, 13)?))
+    })?;
+    rows.collect()
+}
+
+pub(super) fn detail(connection: &Connection, id: &str) -> rusqlite::Result<Option<Detail>> {
+    let found = connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
+        .query_row(params![id], |row| {
+            Ok((summary_of(row)?, received_of(row)?, row.get(16)?))
+        })
+        .optional()?;
+    let Some((summary, received, sent)) = found else {
+        return Ok(None);
+    };
+    let mut statement = connection.prepare_cached(
+        "SELECT at, status, duration_ms, error FROM attempts WHERE delivery = ?1 \
+         ORDER BY rowid LIMIT ?2",
+    )?;
+    let attempts = statement
+        .query_map(params![id, MAX_ATTEMPTS_SHOWN], |row| {
+            Ok(AttemptLog {
+                at: row.get(0)?,
+                status: row.get(1)?,
+                duration_ms: row.get(2)?,
+                error: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(Detail {
+        summary,
+        received,
+        attempts,
+        sent,
+    }))
+}
+
+pub(super) fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<Summary>> {
+    // A bare `from` matches every resource: `alice@x` and `alice@x/...`.
+    let resources = filter.from.as_ref().map(|from| format!("{from}/%"));
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE \
+         (?1 IS NULL OR component = ?1) AND (?2 IS NULL OR status = ?2) \
+         AND (?3 IS NULL OR sender = ?3 OR sender LIKE ?4 ESCAPE '\\') \
+         AND (?5 IS NULL OR received_at >= ?5) AND (?6 IS NULL OR seq < ?6) \
+         ORDER BY seq DESC LIMIT ?7"
+    ))?;
+    let escaped = resources.map(|r| {
+        let (head, tail) = r.split_at(r.len() - 2);
+        format!(
+            "{}{tail}",
+            head.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let rows = statement.query_map(
+        params![
+            filter.component,
+            filter.status.map(Status::as_str),
+            filter.from,
+            escaped,
+            filter.since,
+            filter.before,
+            filter.limit.clamp(1, MAX_PAGE) as i64
+        ],
+        summary_of,
+    )?;
+    rows.collect()
+}

@@ -1,0 +1,120 @@
+//! The store's file: opened in WAL mode with full syncs (a commit is on disk when it
+//! returns), its tables made when it is new, and checked when it is not (a file that is not
+//! a database, or a database of something else, is refused rather than written over).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// The schema's version, kept in `PRAGMA user_version`.
+const VERSION: i64 = 1;
+
+const TABLES: &str = "
+CREATE TABLE deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    component TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    stanza_type TEXT,
+    stanza_id TEXT,
+    from_room INTEGER NOT NULL,
+    receipt INTEGER NOT NULL,
+    party TEXT NOT NULL,
+    request BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    finished_at INTEGER,
+    sent TEXT,
+    error TEXT
+);
+CREATE INDEX deliveries_by_status ON deliveries (component, status, seq);
+CREATE INDEX deliveries_by_sender ON deliveries (sender, seq);
+CREATE INDEX deliveries_by_finish ON deliveries (finished_at) WHERE finished_at IS NOT NULL;
+CREATE TABLE attempts (
+    delivery TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    status INTEGER,
+    duration_ms INTEGER NOT NULL,
+    error TEXT
+);
+CREATE INDEX attempts_by_delivery ON attempts (delivery);
+";
+
+/// Opens the writer's connection, making the tables of a new file.
+pub(super) fn open(path: &Path) -> Result<Connection, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(format!("directory {} does not exist", dir.display()));
+        }
+    }
+    let connection = Connection::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let failed = |e: rusqlite::Error| format!("cannot use it: {e}");
+    // Freed pages go back to the file system when records are pruned (`max_size`); this
+    // only takes effect on a new file, before its first table.
+    connection
+        .pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(failed)?;
+    let mode: String = connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(failed)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!("cannot use WAL mode (journal_mode is {mode})"));
+    }
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .map_err(failed)?;
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(failed)?;
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(failed)?;
+    let tables: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(failed)?;
+    match (version, tables) {
+        (0, 0) => {
+            connection
+                .execute_batch(&format!(
+                    "BEGIN; {TABLES} PRAGMA user_version = {VERSION}; COMMIT;"
+                ))
+                .map_err(|e| format!("cannot make the tables: {e}"))?;
+        }
+        (VERSION, _) => {
+            let check: String = connection
+                .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+                .map_err(failed)?;
+            if check != "ok" {
+                return Err(format!("the database is damaged: {check}"));
+            }
+        }
+        (0, _) => return Err("this database holds other tables: not a delivery log".into()),
+        (other, _) => {
+            return Err(format!(
+                "schema version {other}, this build knows {VERSION}: written by another version"
+            ))
+        }
+    }
+    Ok(connection)
+}
+
+/// Opens the connection the API and the redelivery read with (after `open`).
+pub(super) fn open_reader(path: &Path) -> Result<Connection, String> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("cannot open for reading: {e}"))?;
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(|e| format!("cannot use it: {e}"))?;
+    Ok(connection)
+}
