@@ -25,7 +25,7 @@ pub use room_section::{
 use secret::{post_headers, read_secret_file, signing_key};
 pub use secret::{PostUrl, Secret, SigningKey};
 use store_section::{check_queue, check_store, RawQueue};
-pub use store_section::{QueueConfig, StoreConfig, WhenUnreachable, QUEUE_PROBE_MAX_INTERVAL};
+pub use store_section::{QueueConfig, StoreConfig, WhenUnreachable};
 use upload_section::check_upload;
 pub use upload_section::{DEFAULT_MAX_UPLOAD_SIZE, DEFAULT_UPLOAD_TIMEOUT};
 
@@ -390,6 +390,7 @@ fn check_component(
         when_unreachable: raw.when_unreachable,
         queue_max_age: raw.queue_max_age,
         queue_probe_interval: raw.queue_probe_interval,
+        queue_probe_max_interval: raw.queue_probe_max_interval,
         queued_notice: raw.queued_notice,
         max_queued: raw.max_queued,
     };

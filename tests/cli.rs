@@ -1,5 +1,6 @@
 //! The `component-http` binary as a user runs it, with nothing else installed: `check-config`
-//! on good and bad files (a bad room among them), a missing `--config`, `--version` and `--help`. (Against a real
+//! on good and bad files (a bad room among them), a corrupt store file refused at start, a
+//! missing `--config`, `--version` and `--help`. (Against a real
 //! server: tests/cli_against_prosody.rs.)
 
 use std::process::{Command, Output};
@@ -78,6 +79,31 @@ fn check_config_names_the_file_and_the_key_of_a_bad_room() {
         !stdout.contains("hunter2"),
         "the room's password is a secret: {stdout}"
     );
+}
+
+/// A store file that is not a delivery log stops the start, naming the file, before any
+/// connection is tried (nothing listens on the configured server port).
+#[test]
+fn a_corrupt_store_file_is_refused_at_start_with_its_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("deliveries.db");
+    std::fs::write(
+        &store,
+        b"this is not an SQLite database, whatever its name says......".repeat(100),
+    )
+    .expect("write the corrupt file");
+    let config = format!("[store]\npath = \"deliveries.db\"\n\n{GOOD}");
+    let path = write_config(&dir, &config);
+    let started = std::time::Instant::now();
+    let output = run(&["--config", &path]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains(&store.display().to_string()), "{stderr}");
+    assert!(stderr.contains("not a database"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The file is left as it was: never written over.
+    let kept = std::fs::read(&store).expect("still there");
+    assert!(kept.starts_with(b"this is not an SQLite database"));
 }
 
 #[test]

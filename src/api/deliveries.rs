@@ -13,7 +13,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, ApiState, TimedBody};
-use crate::store::{Detail, Filter, Status, Store, StoreError};
+use crate::store::{Detail, Filter, Finished, Status, Store, StoreError};
 
 /// A page's size when the request does not say.
 const DEFAULT_PAGE: usize = 50;
@@ -111,8 +111,17 @@ fn replay_one(state: &ApiState, store: &Store, detail: Detail) -> Result<(), Api
         ));
     }
     let component = state.component(Some(&detail.received.component))?;
+    // In flight from now on, in the writer's order: before the new outcome is written.
     store.replayed(&detail.received.id);
+    let id = detail.received.id.clone();
     component.replay(detail.received).map_err(|error| {
+        // Not replayed after all: the delivery gets its old outcome back.
+        let old = Finished {
+            status: detail.summary.status,
+            sent: detail.sent.unwrap_or_default(),
+            error: detail.summary.error,
+        };
+        store.finished(&id, Vec::new(), old);
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "replays_waiting",

@@ -92,6 +92,7 @@ pub(super) struct RawComponent {
     pub(super) when_unreachable: Option<WhenUnreachable>,
     pub(super) queue_max_age: Option<f64>,
     pub(super) queue_probe_interval: Option<f64>,
+    pub(super) queue_probe_max_interval: Option<f64>,
     pub(super) queued_notice: Option<String>,
     pub(super) max_queued: Option<usize>,
 }

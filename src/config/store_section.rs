@@ -1,6 +1,7 @@
 //! The delivery log's keys: the `[store]` section (the SQLite file, how long and how much of
 //! it is kept) and each component's queue-mode keys (`when_unreachable`, `queue_max_age`,
-//! `queue_probe_interval`, `queued_notice`, `max_queued`), checked.
+//! `queue_probe_interval`, `queue_probe_max_interval`, `queued_notice`, `max_queued`),
+//! checked.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,7 +19,7 @@ pub const DEFAULT_MAX_PENDING_WRITES: usize = 65_536;
 pub const DEFAULT_QUEUE_MAX_AGE: f64 = 86_400.0;
 pub const DEFAULT_QUEUE_PROBE_INTERVAL: f64 = 5.0;
 /// The probe of a long outage backs off to this.
-pub const QUEUE_PROBE_MAX_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_QUEUE_PROBE_MAX_INTERVAL: f64 = 60.0;
 pub const DEFAULT_MAX_QUEUED: usize = 100_000;
 /// The longest `retention`: a year.
 const MAX_RETENTION: f64 = 366.0 * 86_400.0;
@@ -65,6 +66,9 @@ pub struct QueueConfig {
     pub queue_max_age: Duration,
     #[serde(serialize_with = "seconds")]
     pub queue_probe_interval: Duration,
+    /// The probe's interval doubles after each failure, up to this.
+    #[serde(serialize_with = "seconds")]
+    pub queue_probe_max_interval: Duration,
     /// Sent once per conversation and outage when its first message is queued.
     pub queued_notice: Option<String>,
     pub max_queued: usize,
@@ -76,6 +80,7 @@ pub(super) struct RawQueue {
     pub(super) when_unreachable: Option<WhenUnreachable>,
     pub(super) queue_max_age: Option<f64>,
     pub(super) queue_probe_interval: Option<f64>,
+    pub(super) queue_probe_max_interval: Option<f64>,
     pub(super) queued_notice: Option<String>,
     pub(super) max_queued: Option<usize>,
 }
@@ -120,14 +125,24 @@ pub(super) fn check_queue(raw: RawQueue, has_store: bool) -> Result<QueueConfig,
     if raw.queued_notice.as_deref().is_some_and(str::is_empty) {
         return Err("key 'queued_notice' is empty (leave it out for no notice)".into());
     }
+    let queue_probe_interval = duration(
+        "queue_probe_interval",
+        raw.queue_probe_interval,
+        DEFAULT_QUEUE_PROBE_INTERVAL,
+    )?;
+    let queue_probe_max_interval = duration(
+        "queue_probe_max_interval",
+        raw.queue_probe_max_interval,
+        DEFAULT_QUEUE_PROBE_MAX_INTERVAL,
+    )?;
+    if queue_probe_max_interval < queue_probe_interval {
+        return Err("key 'queue_probe_max_interval' is smaller than 'queue_probe_interval'".into());
+    }
     Ok(QueueConfig {
         when_unreachable,
         queue_max_age: duration("queue_max_age", raw.queue_max_age, DEFAULT_QUEUE_MAX_AGE)?,
-        queue_probe_interval: duration(
-            "queue_probe_interval",
-            raw.queue_probe_interval,
-            DEFAULT_QUEUE_PROBE_INTERVAL,
-        )?,
+        queue_probe_interval,
+        queue_probe_max_interval,
         queued_notice: raw.queued_notice,
         max_queued,
     })
@@ -154,17 +169,15 @@ mod tests {
         assert_eq!(store.max_size, 1 << 30);
         let absolute = check_store(raw_store(Some("/var/d.db")), Path::new("/etc")).expect("ok");
         assert_eq!(absolute.path, PathBuf::from("/var/d.db"));
-        let error = check_store(raw_store(None), Path::new("."))
-            .err()
-            .expect("no path");
+        let error = check_store(raw_store(None), Path::new(".")).expect_err("no path");
         assert!(error.contains("'path'"), "{error}");
         let mut raw = raw_store(Some("d.db"));
         raw.max_size = Some(1000);
-        let error = check_store(raw, Path::new(".")).err().expect("too small");
+        let error = check_store(raw, Path::new(".")).expect_err("too small");
         assert!(error.contains("max_size"), "{error}");
         let mut raw = raw_store(Some("d.db"));
         raw.retention = Some(0.0);
-        let error = check_store(raw, Path::new(".")).err().expect("zero");
+        let error = check_store(raw, Path::new(".")).expect_err("zero");
         assert!(error.contains("retention"), "{error}");
     }
 
@@ -174,7 +187,7 @@ mod tests {
             when_unreachable: Some(WhenUnreachable::Queue),
             ..RawQueue::default()
         };
-        let error = check_queue(raw(), false).err().expect("refused");
+        let error = check_queue(raw(), false).expect_err("refused");
         assert!(error.contains("[store]"), "{error}");
         let queue = check_queue(raw(), true).expect("valid");
         assert_eq!(queue.queue_max_age, Duration::from_secs(86_400));
@@ -184,7 +197,7 @@ mod tests {
         assert_eq!(default.when_unreachable, WhenUnreachable::Error);
         let mut empty = raw();
         empty.queued_notice = Some(String::new());
-        let error = check_queue(empty, true).err().expect("empty notice");
+        let error = check_queue(empty, true).expect_err("empty notice");
         assert!(error.contains("queued_notice"), "{error}");
     }
 }

@@ -1,7 +1,7 @@
 //! Queue mode (`when_unreachable = "queue"`): a message the webhook could not take after
 //! its retries waits here, and in the store, instead of getting an error. While anything
 //! waits, new messages go behind it; the oldest is tried every `queue_probe_interval`
-//! (doubling up to a minute), and as soon as one goes through, the queue drains at once:
+//! (doubling up to `queue_probe_max_interval`), and as soon as one goes through, the queue drains at once:
 //! each conversation's messages in order, up to `max_connections` conversations at a time.
 //! A message older than `queue_max_age` gets the error of its last outcome; past
 //! `max_queued` a message gets its error at once. The queue is in memory; the store's
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::call::{Call, Work};
 use super::conversation::Conversation;
 use super::Inner;
-use crate::config::{QueueConfig, QUEUE_PROBE_MAX_INTERVAL};
+use crate::config::QueueConfig;
 use crate::deadline::Deadline;
 use crate::metrics::ComponentMetrics;
 use crate::stanza::reply::WebhookOutcome;
@@ -46,6 +46,7 @@ pub(super) struct Parked {
 pub(super) struct OutageQueue {
     max_age: Duration,
     probe_interval: Duration,
+    probe_max_interval: Duration,
     notice: Option<String>,
     max_queued: usize,
     state: Mutex<State>,
@@ -68,6 +69,7 @@ impl OutageQueue {
         OutageQueue {
             max_age: config.queue_max_age,
             probe_interval: config.queue_probe_interval,
+            probe_max_interval: config.queue_probe_max_interval,
             notice: config.queued_notice.clone(),
             max_queued: config.max_queued,
             state: Mutex::default(),
@@ -90,10 +92,10 @@ impl OutageQueue {
 
     /// Adds `parked` at the end; `Err` when `max_queued` are waiting. `Ok(true)`: the first
     /// of its conversation in this outage (it gets the notice).
-    fn push(&self, parked: Parked) -> Result<bool, Parked> {
+    fn push(&self, parked: Parked) -> Result<bool, Box<Parked>> {
         let mut state = self.state();
         if state.waiting.len() >= self.max_queued {
-            return Err(parked);
+            return Err(Box::new(parked));
         }
         let first = state.noticed.insert(parked.key);
         state.waiting.push_back(parked);
@@ -225,7 +227,7 @@ impl Inner {
                 if let Some(first) = queue.state().waiting.front_mut() {
                     first.last = Some(delivery.outcome);
                 }
-                interval = (interval * 2).min(QUEUE_PROBE_MAX_INTERVAL);
+                interval = (interval * 2).min(queue.probe_max_interval);
                 continue;
             }
             tracing::info!(

@@ -13,6 +13,7 @@ mod fixture;
 mod webhook_server;
 
 mod api_fuzz;
+mod delivery_log;
 mod examples;
 mod failures;
 mod files;

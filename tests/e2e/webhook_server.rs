@@ -60,7 +60,16 @@ pub struct WebhookServer {
 
 impl WebhookServer {
     pub async fn start(script: impl Fn(&Value) -> Canned + Send + Sync + 'static) -> WebhookServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        WebhookServer::start_on(0, script).await
+    }
+
+    /// As `start`, on `port` (0: any free one): a webhook that was stopped comes back at
+    /// the same URL.
+    pub async fn start_on(
+        port: u16,
+        script: impl Fn(&Value) -> Canned + Send + Sync + 'static,
+    ) -> WebhookServer {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind webhook");
         let address: SocketAddr = listener.local_addr().expect("webhook address");
