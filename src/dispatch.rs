@@ -1,10 +1,12 @@
 //! Where each received stanza goes: answered on the spot, dropped (from our own domains),
 //! refused (rate limit, the sender's or its conversation's bound: `fairness`), or POSTed to
 //! the webhook by one of `max_connections` workers, whose answer is queued for the server
-//! connection. A stanza waiting for a worker is only its JSON body and its [`Head`]: the
-//! element is dropped at once. With `ordered`, one conversation (sender's bare JID →
-//! component JID) is with one worker at a time, which takes its stanzas in arrival order.
-//! Data flows one way: xmpp → dispatch → webhook → reply → xmpp.
+//! connection. A stanza waiting for a worker is only its JSON body and its
+//! [`Head`](crate::stanza::Head): the element is dropped at once. With `ordered`, one
+//! conversation (sender's bare JID → component JID) is with one worker at a time, which
+//! takes its stanzas in arrival order. With a store, each call is written to the delivery
+//! log before its first attempt; what the last run left unfinished, and the API's replays,
+//! come back here as calls. Data flows one way: xmpp → dispatch → webhook → reply → xmpp.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
