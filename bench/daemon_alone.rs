@@ -4,8 +4,10 @@
 //! concurrency. Rounds alternate daemon / bare client; the table quotes medians.
 //!
 //! `cargo bench --bench daemon_alone -- [--inflight 1,64,1k,10k] [--sizes 100,10kB,200kB]
-//! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH]`. Without --inflight
-//! and --sizes: every in-flight count at 100 B bodies, then every body size at 64 in flight.
+//! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH] [--store off|on|both]`.
+//! Without --inflight and --sizes: every in-flight count at 100 B bodies, then every body
+//! size at 64 in flight. `--store both` measures each setting without, then with, a
+//! delivery log (`[store]`); its rows say `+ store`.
 
 #[path = "daemon_alone/bare.rs"]
 mod bare;
@@ -22,7 +24,7 @@ use common::{median, mib, size_label, Args, RoundResult};
 use tokio::net::TcpListener;
 
 const KNOWN: &[&str] = &[
-    "inflight", "sizes", "rounds", "secs", "warmup", "drain", "daemon", "perf",
+    "inflight", "sizes", "rounds", "secs", "warmup", "drain", "daemon", "perf", "store",
 ];
 const IN_FLIGHT: &[usize] = &[1, 64, 1024, 10_000];
 const SIZES: &[usize] = &[100, 10_000, 200_000];
@@ -38,6 +40,8 @@ struct Plan {
 
 /// One configuration's measurements.
 struct Row {
+    /// The daemon ran with a delivery log.
+    store: bool,
     in_flight: usize,
     body: usize,
     daemon: Vec<RoundResult>,
@@ -137,17 +141,26 @@ async fn run(args: &Args) {
     };
     let binary = common::daemon_process::binary(args);
     println!("daemon: {}", binary.display());
+    let stores: &[bool] = match args.string("store") {
+        None | Some("off") => &[false],
+        Some("on") => &[true],
+        Some("both") => &[false, true],
+        Some(other) => panic!("--store {other}: off, on or both"),
+    };
     let mut rows = Vec::new();
     for (in_flight, body) in configs {
-        rows.push(measure(&binary, in_flight, body, &plan).await);
+        for &store in stores {
+            rows.push(measure(&binary, in_flight, body, store, &plan).await);
+        }
     }
     print_table(&rows);
 }
 
-async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> Row {
+async fn measure(binary: &Path, in_flight: usize, body: usize, store: bool, plan: &Plan) -> Row {
     println!(
-        "\n== {in_flight} in flight, {} bodies == (load average {})",
+        "\n== {in_flight} in flight, {} bodies{} == (load average {})",
         size_label(body),
+        if store { ", with a store" } else { "" },
         common::loadavg()
     );
     let sink = SinkProcess::start(body);
@@ -159,6 +172,7 @@ async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> R
         domain: synthetic_server::DOMAIN,
         sink_port: sink.port,
         max_in_flight: in_flight.max(256),
+        store,
     };
     let mut daemon = Daemon::start(binary, &config);
     let (tcp, leftover) = match synthetic_server::accept(&listener, Duration::from_secs(15)).await {
@@ -174,6 +188,7 @@ async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> R
     load.round(slots, plan.warmup, plan.drain).await;
     bare.round(slots, plan.warmup, plan.drain).await;
     let mut row = Row {
+        store,
         in_flight,
         body,
         daemon: Vec::new(),
@@ -228,6 +243,15 @@ async fn measure(binary: &Path, in_flight: usize, body: usize, plan: &Plan) -> R
     row
 }
 
+/// The in-flight column: the count, and whether the daemon kept a delivery log.
+fn in_flight_label(row: &Row) -> String {
+    if row.store {
+        format!("{} + store", row.in_flight)
+    } else {
+        row.in_flight.to_string()
+    }
+}
+
 fn diff(later: (u64, u64), earlier: (u64, u64)) -> (u64, u64) {
     (later.0 - earlier.0, later.1 - earlier.1)
 }
@@ -265,7 +289,7 @@ fn print_table(rows: &[Row]) {
         println!(
             "| {} | {} | {a_rate:.0} | {b_rate:.0} | {:.0} % | {a50:.2} / {a99:.2} | {b50:.2} / {b99:.2} \
              | {:.1} MiB | {:.1} MiB | {errors} | {lost} | {} |{}",
-            row.in_flight,
+            in_flight_label(row),
             size_label(row.body),
             100.0 * a_rate / b_rate,
             mib(row.idle_kb),
@@ -293,7 +317,7 @@ fn print_cpu_table(rows: &[Row]) {
         let [a, b] = &row.cpu;
         println!(
             "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} |",
-            row.in_flight,
+            in_flight_label(row),
             size_label(row.body),
             a.per_post(a.daemon_us),
             a.per_post(a.driver_us),

@@ -99,6 +99,7 @@ async fn run(args: &Args, plan: &Plan, server: &prosody::Prosody, users: &[Strin
         domain: BENCH,
         sink_port: sink.port,
         max_in_flight: (plan.clients * plan.window as usize).max(256),
+        store: false,
     };
     let binary = common::daemon_process::binary(args);
     let mut daemon = Daemon::start(&binary, &config);

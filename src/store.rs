@@ -90,7 +90,7 @@ pub struct Received {
 }
 
 /// One webhook attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AttemptLog {
     /// Milliseconds since the Unix epoch, when it started.
     pub at: i64,

@@ -19,6 +19,8 @@ pub struct DaemonConfig<'a> {
     pub domain: &'a str,
     pub sink_port: u16,
     pub max_in_flight: usize,
+    /// With a delivery log (`[store]`, a file in the daemon's temp dir).
+    pub store: bool,
 }
 
 pub struct Daemon {
@@ -61,6 +63,11 @@ impl Daemon {
             config.max_in_flight,
             config.max_in_flight
         );
+        let text = if config.store {
+            format!("{text}\n[store]\npath = \"deliveries.db\"\n")
+        } else {
+            text
+        };
         fs::write(&path, text).expect("write the daemon's config");
         let log = File::create(dir.path().join("daemon.log")).expect("create the daemon's log");
         let child = Command::new(binary)

@@ -16,6 +16,8 @@ pub const DEFAULT_RETENTION: f64 = 7.0 * 86_400.0;
 pub const DEFAULT_MAX_SIZE: u64 = 1024 * 1024 * 1024;
 /// Writes waiting for the store's writer, at most; past it a write is dropped and counted.
 pub const DEFAULT_MAX_PENDING_WRITES: usize = 65_536;
+/// How long the writer gathers writes before it commits them: 10 ms.
+pub const DEFAULT_BATCH_INTERVAL: f64 = 0.01;
 pub const DEFAULT_QUEUE_MAX_AGE: f64 = 86_400.0;
 pub const DEFAULT_QUEUE_PROBE_INTERVAL: f64 = 5.0;
 /// The probe of a long outage backs off to this.
@@ -32,6 +34,7 @@ pub(super) struct RawStore {
     retention: Option<f64>,
     max_size: Option<u64>,
     max_pending_writes: Option<usize>,
+    batch_interval: Option<f64>,
 }
 
 /// The delivery log (`[store]`): one SQLite file for the daemon.
@@ -46,6 +49,10 @@ pub struct StoreConfig {
     pub max_size: u64,
     /// Writes waiting for the writer thread, at most.
     pub max_pending_writes: usize,
+    /// How long the writer gathers writes into one transaction: what a power loss can
+    /// cost, at most (with the commit's own time).
+    #[serde(serialize_with = "seconds")]
+    pub batch_interval: Duration,
 }
 
 /// What a message gets when the webhook cannot be reached after its retries.
@@ -104,7 +111,14 @@ pub(super) fn check_store(raw: RawStore, base_dir: &Path) -> Result<StoreConfig,
     if max_pending_writes == 0 {
         return Err("key 'max_pending_writes' must be at least 1".into());
     }
+    let batch_interval = raw.batch_interval.unwrap_or(DEFAULT_BATCH_INTERVAL);
+    if !(batch_interval > 0.0 && batch_interval <= 1.0) {
+        return Err(format!(
+            "key 'batch_interval': {batch_interval} is not a number of seconds in (0, 1]"
+        ));
+    }
     Ok(StoreConfig {
+        batch_interval: Duration::from_secs_f64(batch_interval),
         path: base_dir.join(path),
         retention: Duration::from_secs_f64(retention),
         max_size,
@@ -158,6 +172,7 @@ mod tests {
             retention: None,
             max_size: None,
             max_pending_writes: None,
+            batch_interval: None,
         }
     }
 
@@ -167,6 +182,7 @@ mod tests {
         assert_eq!(store.path, PathBuf::from("/etc/ch/d.db"));
         assert_eq!(store.retention, Duration::from_secs(604_800));
         assert_eq!(store.max_size, 1 << 30);
+        assert_eq!(store.batch_interval, Duration::from_millis(10));
         let absolute = check_store(raw_store(Some("/var/d.db")), Path::new("/etc")).expect("ok");
         assert_eq!(absolute.path, PathBuf::from("/var/d.db"));
         let error = check_store(raw_store(None), Path::new(".")).expect_err("no path");

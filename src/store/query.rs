@@ -11,7 +11,7 @@ use super::{AttemptLog, Received, Status};
 /// The most deliveries in one page.
 pub const MAX_PAGE: usize = 1000;
 /// The most attempts listed with one delivery (a delivery replayed many times has more).
-const MAX_ATTEMPTS_SHOWN: i64 = 100;
+const MAX_ATTEMPTS_SHOWN: usize = 100;
 
 /// Which deliveries a page lists.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +57,8 @@ pub struct Detail {
 }
 
 const COLUMNS: &str = "seq, id, component, sender, recipient, kind, stanza_type, stanza_id, \
-    from_room, receipt, party, request, received_at, status, attempts, finished_at, sent, error";
+    from_room, receipt, party, request, received_at, status, attempts, finished_at, sent, error, \
+    attempt_log";
 
 fn status_of(row: &Row, index: usize) -> rusqlite::Result<Status> {
     let text: String = row.get(index)?;
@@ -122,26 +123,20 @@ pub(super) fn detail(connection: &Connection, id: &str) -> rusqlite::Result<Opti
     let found = connection
         .prepare_cached(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"))?
         .query_row(params![id], |row| {
-            Ok((summary_of(row)?, received_of(row)?, row.get(16)?))
+            let log: String = row.get(18)?;
+            Ok((summary_of(row)?, received_of(row)?, row.get(16)?, log))
         })
         .optional()?;
-    let Some((summary, received, sent)) = found else {
+    let Some((summary, received, sent, log)) = found else {
         return Ok(None);
     };
-    let mut statement = connection.prepare_cached(
-        "SELECT at, status, duration_ms, error FROM attempts WHERE delivery = ?1 \
-         ORDER BY rowid LIMIT ?2",
-    )?;
-    let attempts = statement
-        .query_map(params![id, MAX_ATTEMPTS_SHOWN], |row| {
-            Ok(AttemptLog {
-                at: row.get(0)?,
-                status: row.get(1)?,
-                duration_ms: row.get(2)?,
-                error: row.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    // The last ones, when a delivery replayed many times has more than can be shown.
+    let lines: Vec<&str> = log.lines().collect();
+    let shown = &lines[lines.len().saturating_sub(MAX_ATTEMPTS_SHOWN)..];
+    let attempts = shown
+        .iter()
+        .filter_map(|line| serde_json::from_str::<AttemptLog>(line).ok())
+        .collect();
     Ok(Some(Detail {
         summary,
         received,

@@ -1,6 +1,11 @@
 //! The store's file: opened in WAL mode with full syncs (a commit is on disk when it
 //! returns), its tables made when it is new, and checked when it is not (a file that is not
 //! a database, or a database of something else, is refused rather than written over).
+//!
+//! One row per delivery, its attempts in it as JSON lines (`attempt_log`): a delivery costs
+//! one insert and at most one update. The one index besides the id's holds only the
+//! unfinished deliveries (what a start delivers again), so that it stays small; lists and
+//! pruning walk the rows in `seq` order, which is the order they were received.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +17,7 @@ const VERSION: i64 = 1;
 
 const TABLES: &str = "
 CREATE TABLE deliveries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     component TEXT NOT NULL,
     sender TEXT NOT NULL,
@@ -27,21 +32,13 @@ CREATE TABLE deliveries (
     received_at INTEGER NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    attempt_log TEXT NOT NULL DEFAULT '',
     finished_at INTEGER,
     sent TEXT,
     error TEXT
 );
-CREATE INDEX deliveries_by_status ON deliveries (component, status, seq);
-CREATE INDEX deliveries_by_sender ON deliveries (sender, seq);
-CREATE INDEX deliveries_by_finish ON deliveries (finished_at) WHERE finished_at IS NOT NULL;
-CREATE TABLE attempts (
-    delivery TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    status INTEGER,
-    duration_ms INTEGER NOT NULL,
-    error TEXT
-);
-CREATE INDEX attempts_by_delivery ON attempts (delivery);
+CREATE INDEX deliveries_unfinished ON deliveries (component, seq)
+    WHERE status IN ('in_flight', 'queued');
 ";
 
 /// Opens the writer's connection, making the tables of a new file.

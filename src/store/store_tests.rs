@@ -12,6 +12,7 @@ fn config(dir: &Path) -> StoreConfig {
         retention: Duration::from_secs(3600),
         max_size: 1 << 30,
         max_pending_writes: 10_000,
+        batch_interval: Duration::from_millis(2),
     }
 }
 
@@ -53,6 +54,8 @@ fn what_is_written_is_read_back_and_survives_a_reopen() {
         duration_ms: 12,
         error: None,
     };
+    // `a` and `c` are written in one batch, `b`'s outcome in the next: an update.
+    store.flush();
     store.finished("b", vec![attempt.clone()], delivered());
     store.queued("c", vec![]);
     store.flush();
@@ -73,7 +76,7 @@ fn what_is_written_is_read_back_and_survives_a_reopen() {
 
     let detail = store.detail("b").expect("read").expect("found");
     assert_eq!(detail.summary.status, Status::Delivered);
-    assert_eq!(detail.attempts, [attempt]);
+    assert_eq!(detail.attempts, [attempt.clone()]);
     assert_eq!(detail.sent.as_deref(), Some("<message/>"));
     assert!(store.detail("nope").expect("read").is_none());
 
@@ -121,6 +124,38 @@ fn what_is_written_is_read_back_and_survives_a_reopen() {
     let detail = store.detail("b").expect("read").expect("found");
     assert_eq!(detail.summary.status, Status::InFlight);
     assert_eq!(detail.attempts.len(), 1);
+    // Its new attempts follow the old ones.
+    store.finished("b", vec![attempt.clone()], delivered());
+    store.flush();
+    let detail = store.detail("b").expect("read").expect("found");
+    assert_eq!(
+        (detail.summary.status, detail.attempts.len()),
+        (Status::Delivered, 2)
+    );
+    assert_eq!(detail.summary.attempts, 2);
+}
+
+#[test]
+fn a_delivery_received_and_finished_in_one_batch_is_one_row_with_its_outcome() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&config(dir.path()), Counter::default()).expect("open");
+    let attempt = |status| AttemptLog {
+        at: now_ms(),
+        status: Some(status),
+        duration_ms: 1,
+        error: None,
+    };
+    // Received, queued after a 503, then delivered: all before the writer looks.
+    store.received(received("x", "alice@example/a", b"{}".to_vec()));
+    store.queued("x", vec![attempt(503)]);
+    store.finished("x", vec![attempt(200)], delivered());
+    store.flush();
+    let detail = store.detail("x").expect("read").expect("found");
+    assert_eq!(detail.summary.status, Status::Delivered);
+    let statuses: Vec<_> = detail.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(503), Some(200)]);
+    assert!(detail.summary.finished_at.is_some());
+    assert!(store.unfinished("bot.example").expect("read").is_empty());
 }
 
 #[test]

@@ -1,16 +1,17 @@
-//! The store's one writer: a thread that takes every write waiting (at most `BATCH` of
-//! them) and commits them in one transaction, so that a burst of stanzas costs one sync of
-//! the disk. Every `PRUNE_EVERY`, and after a commit that left the records over `max_size`,
+//! The store's one writer: a thread that gathers writes for `batch_interval` after the
+//! first, then commits what came (at most `BATCH`) in one transaction, so that a burst of
+//! stanzas costs one sync of the disk and one wake-up of this thread. Every `PRUNE_EVERY`, and after a commit that left the records over `max_size`,
 //! it prunes: finished
 //! deliveries older than `retention` go, then the oldest finished ones while the records
 //! take more than `max_size`. A failed commit (a full disk) is logged and counted, and the
 //! writer goes on: deliveries never wait for the log.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{now_ms, AttemptLog, Finished, Received, Status};
 use crate::config::StoreConfig;
@@ -38,6 +39,7 @@ struct Writer {
     errors: Counter,
     path: String,
     last_prune: Instant,
+    batch_interval: Duration,
 }
 
 /// Starts the writer thread; it ends when every sender is dropped.
@@ -54,6 +56,7 @@ pub(super) fn start(
         errors,
         path: config.path.display().to_string(),
         last_prune: Instant::now(),
+        batch_interval: config.batch_interval,
     };
     writer.prune();
     std::thread::Builder::new()
@@ -68,7 +71,13 @@ impl Writer {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             match receiver.recv_timeout(PRUNE_EVERY) {
-                Ok(op) => batch.push(op),
+                Ok(Op::Flush(done)) => batch.push(Op::Flush(done)),
+                Ok(op) => {
+                    batch.push(op);
+                    // Gathers for `batch_interval` while asleep: a write sent meanwhile does
+                    // not wake this thread (one wake-up per batch, not one per stanza).
+                    std::thread::sleep(self.batch_interval);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -90,10 +99,10 @@ impl Writer {
         let mut flushed = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             let transaction = self.connection.transaction()?;
-            for op in batch.drain(..) {
+            for op in coalesce(batch.drain(..)) {
                 match op {
-                    Op::Flush(done) => flushed.push(done),
-                    op => apply(&transaction, op)?,
+                    Write::Flush(done) => flushed.push(done),
+                    write => apply(&transaction, write)?,
                 }
             }
             transaction.commit()
@@ -117,14 +126,13 @@ impl Writer {
         self.last_prune = Instant::now();
         let cutoff = now_ms() - self.retention_ms;
         let result = (|| -> rusqlite::Result<()> {
-            loop {
-                let deleted = delete_oldest(&self.connection, Some(cutoff))?;
-                if deleted < PRUNE_CHUNK as usize {
-                    break;
-                }
+            // Rows are in the order received: those received before the cutoff come first,
+            // and only they can have finished before it.
+            let last_old = last_received_before(&self.connection, cutoff)?;
+            while delete_oldest(&self.connection, last_old, Some(cutoff))? == PRUNE_CHUNK as usize {
             }
             while used_bytes(&self.connection)? > self.max_size {
-                if delete_oldest(&self.connection, None)? == 0 {
+                if delete_oldest(&self.connection, i64::MAX, None)? == 0 {
                     break; // only unfinished records are left: they stay
                 }
             }
@@ -138,14 +146,101 @@ impl Writer {
     }
 }
 
-fn apply(transaction: &rusqlite::Transaction, op: Op) -> rusqlite::Result<()> {
-    match op {
-        Op::Received(r) => {
+/// One write of a batch, once the batch's own writes to a delivery received in it are
+/// folded into its insert.
+enum Write {
+    Insert(Box<Received>, Option<Outcome>),
+    Update(Box<str>, Outcome),
+    Replayed(Box<str>),
+    Flush(SyncSender<()>),
+}
+
+/// What became of a delivery: its new attempts and state.
+struct Outcome {
+    attempts: Vec<AttemptLog>,
+    finished: Option<Box<Finished>>,
+}
+
+impl Outcome {
+    fn status(&self) -> Status {
+        self.finished.as_ref().map_or(Status::Queued, |f| f.status)
+    }
+
+    /// Its attempts as JSON lines, appended to the row's `attempt_log`.
+    fn log_lines(&self) -> String {
+        let mut lines = String::new();
+        for attempt in &self.attempts {
+            if let Ok(line) = serde_json::to_string(attempt) {
+                lines.push_str(&line);
+                lines.push('\n');
+            }
+        }
+        lines
+    }
+
+    /// A later outcome of the same delivery in the same batch.
+    fn then(&mut self, later: Outcome) {
+        self.attempts.extend(later.attempts);
+        self.finished = later.finished;
+    }
+}
+
+/// Folds each delivery's queued or finished outcome into its insert when both are in the
+/// batch: at full speed most deliveries are received and answered within one batch, and
+/// cost one insert. A replay comes only for a delivery finished in an earlier batch.
+fn coalesce(ops: impl Iterator<Item = Op>) -> Vec<Write> {
+    let mut writes: Vec<Write> = Vec::new();
+    let mut inserted: HashMap<Box<str>, usize> = HashMap::new();
+    for op in ops {
+        let (id, outcome) = match op {
+            Op::Received(received) => {
+                inserted.insert(received.id.as_str().into(), writes.len());
+                writes.push(Write::Insert(received, None));
+                continue;
+            }
+            Op::Replayed(id) => {
+                writes.push(Write::Replayed(id));
+                continue;
+            }
+            Op::Flush(done) => {
+                writes.push(Write::Flush(done));
+                continue;
+            }
+            Op::Queued(id, attempts) => (
+                id,
+                Outcome {
+                    attempts,
+                    finished: None,
+                },
+            ),
+            Op::Finished(id, attempts, finished) => (
+                id,
+                Outcome {
+                    attempts,
+                    finished: Some(finished),
+                },
+            ),
+        };
+        match inserted.get(&id).and_then(|&at| writes.get_mut(at)) {
+            Some(Write::Insert(_, Some(earlier))) => earlier.then(outcome),
+            Some(Write::Insert(_, slot @ None)) => *slot = Some(outcome),
+            _ => writes.push(Write::Update(id, outcome)),
+        }
+    }
+    writes
+}
+
+fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqlite::Result<()> {
+    match write {
+        Write::Insert(r, outcome) => {
+            let status = outcome.as_ref().map_or(Status::InFlight, Outcome::status);
+            let finished = outcome.as_ref().and_then(|o| o.finished.as_deref());
             transaction
                 .prepare_cached(
                     "INSERT OR IGNORE INTO deliveries (id, component, sender, recipient, kind, \
-                     stanza_type, stanza_id, from_room, receipt, party, request, received_at, status) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'in_flight')",
+                     stanza_type, stanza_id, from_room, receipt, party, request, received_at, status, \
+                     attempts, attempt_log, finished_at, sent, error) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )?
                 .execute(params![
                     r.id,
@@ -159,31 +254,34 @@ fn apply(transaction: &rusqlite::Transaction, op: Op) -> rusqlite::Result<()> {
                     r.receipt,
                     r.party,
                     r.request,
-                    r.received_at
+                    r.received_at,
+                    status.as_str(),
+                    outcome.as_ref().map_or(0, |o| o.attempts.len() as i64),
+                    outcome.as_ref().map(Outcome::log_lines).unwrap_or_default(),
+                    finished.map(|_| now_ms()),
+                    finished.map(|f| f.sent.as_str()),
+                    finished.and_then(|f| f.error.as_deref()),
                 ])?;
         }
-        Op::Queued(id, attempts) => {
-            add_attempts(transaction, &id, &attempts)?;
-            transaction
-                .prepare_cached("UPDATE deliveries SET status = 'queued' WHERE id = ?1")?
-                .execute(params![&*id])?;
-        }
-        Op::Finished(id, attempts, finished) => {
-            add_attempts(transaction, &id, &attempts)?;
+        Write::Update(id, outcome) => {
+            let finished = outcome.finished.as_deref();
             transaction
                 .prepare_cached(
-                    "UPDATE deliveries SET status = ?2, finished_at = ?3, sent = ?4, error = ?5 \
+                    "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, \
+                     attempt_log = attempt_log || ?4, finished_at = ?5, sent = ?6, error = ?7 \
                      WHERE id = ?1",
                 )?
                 .execute(params![
                     &*id,
-                    finished.status.as_str(),
-                    now_ms(),
-                    finished.sent,
-                    finished.error
+                    outcome.status().as_str(),
+                    outcome.attempts.len() as i64,
+                    outcome.log_lines(),
+                    finished.map(|_| now_ms()),
+                    finished.map(|f| f.sent.as_str()),
+                    finished.and_then(|f| f.error.as_deref()),
                 ])?;
         }
-        Op::Replayed(id) => {
+        Write::Replayed(id) => {
             transaction
                 .prepare_cached(
                     "UPDATE deliveries SET status = ?2, finished_at = NULL, sent = NULL, \
@@ -191,62 +289,53 @@ fn apply(transaction: &rusqlite::Transaction, op: Op) -> rusqlite::Result<()> {
                 )?
                 .execute(params![&*id, Status::InFlight.as_str()])?;
         }
-        Op::Flush(_) => {}
+        Write::Flush(_) => {}
     }
     Ok(())
 }
 
-fn add_attempts(
-    transaction: &rusqlite::Transaction,
-    id: &str,
-    attempts: &[AttemptLog],
-) -> rusqlite::Result<()> {
-    if attempts.is_empty() {
-        return Ok(());
-    }
-    let mut insert = transaction.prepare_cached(
-        "INSERT INTO attempts (delivery, at, status, duration_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+/// The `seq` of the last delivery received before `cutoff` (0: none), found by bisecting
+/// on `seq` (rows are in the order received): a few lookups, not a scan.
+fn last_received_before(connection: &Connection, cutoff: i64) -> rusqlite::Result<i64> {
+    let bounds: (Option<i64>, Option<i64>) =
+        connection.query_row("SELECT min(seq), max(seq) FROM deliveries", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(mut low), Some(mut high)) = bounds else {
+        return Ok(0);
+    };
+    let mut at_or_after = connection.prepare_cached(
+        "SELECT seq, received_at FROM deliveries WHERE seq >= ?1 ORDER BY seq LIMIT 1",
     )?;
-    for attempt in attempts {
-        insert.execute(params![
-            id,
-            attempt.at,
-            attempt.status,
-            attempt.duration_ms,
-            attempt.error
-        ])?;
+    let mut found = 0;
+    while low <= high {
+        let middle = low + (high - low) / 2;
+        let row: Option<(i64, i64)> = at_or_after
+            .query_row(params![middle], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((seq, received_at)) if received_at < cutoff => {
+                found = seq;
+                low = seq + 1;
+            }
+            _ => high = middle - 1,
+        }
     }
-    transaction
-        .prepare_cached("UPDATE deliveries SET attempts = attempts + ?2 WHERE id = ?1")?
-        .execute(params![id, attempts.len() as i64])?;
-    Ok(())
+    Ok(found)
 }
 
-/// Deletes up to `PRUNE_CHUNK` of the oldest finished deliveries (finished before
-/// `before`, when given) with their attempts; returns how many went.
-fn delete_oldest(connection: &Connection, before: Option<i64>) -> rusqlite::Result<usize> {
-    let before = before.unwrap_or(i64::MAX);
-    let transaction = connection.unchecked_transaction()?;
-    transaction.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS pruned (id TEXT PRIMARY KEY)",
-        [],
-    )?;
-    transaction.execute("DELETE FROM pruned", [])?;
-    transaction.execute(
-        "INSERT INTO pruned SELECT id FROM deliveries WHERE finished_at IS NOT NULL \
-         AND finished_at < ?1 ORDER BY finished_at LIMIT ?2",
-        params![before, PRUNE_CHUNK],
-    )?;
-    transaction.execute(
-        "DELETE FROM attempts WHERE delivery IN (SELECT id FROM pruned)",
-        [],
-    )?;
-    let deleted = transaction.execute(
-        "DELETE FROM deliveries WHERE id IN (SELECT id FROM pruned)",
-        [],
-    )?;
-    transaction.commit()?;
-    Ok(deleted)
+/// Deletes up to `PRUNE_CHUNK` of the oldest finished deliveries with `seq` up to
+/// `last_seq` (and finished before `before`, when given); returns how many went.
+fn delete_oldest(
+    connection: &Connection,
+    last_seq: i64,
+    before: Option<i64>,
+) -> rusqlite::Result<usize> {
+    connection.execute(
+        "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries WHERE seq <= ?1 \
+         AND finished_at IS NOT NULL AND finished_at < ?2 ORDER BY seq LIMIT ?3)",
+        params![last_seq, before.unwrap_or(i64::MAX), PRUNE_CHUNK],
+    )
 }
 
 /// The bytes the records take: the file's pages less the free ones.
