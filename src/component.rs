@@ -81,7 +81,8 @@ impl Component {
         } = self;
         let domain = config.domain.as_str();
         let webhook = Webhook::new(&config, handle.metrics().clone())?;
-        let dispatcher = Dispatcher::new(&config, webhook, Arc::clone(&handle), store, replays);
+        let (dispatcher, _background) =
+            Dispatcher::new(&config, webhook, Arc::clone(&handle), store, replays);
         // What the last run left unfinished goes first (its answers wait in the outbox).
         dispatcher.redeliver_unfinished().await;
         let context = SessionContext {

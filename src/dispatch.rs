@@ -80,7 +80,9 @@ struct Inner {
 }
 
 impl Dispatcher {
-    /// Starts the `max_connections` workers (inside the runtime).
+    /// Starts the `max_connections` workers (inside the runtime), and the tasks that take
+    /// the API's replays and probe the queue, which hold the dispatcher: they stop when the
+    /// returned [`Background`] is dropped.
     ///
     /// `replays` brings the API's replays (`POST /v1/deliveries/{id}/replay`).
     pub fn new(
@@ -89,7 +91,7 @@ impl Dispatcher {
         handle: Arc<ComponentHandle>,
         store: Option<Store>,
         replays: mpsc::Receiver<Received>,
-    ) -> Dispatcher {
+    ) -> (Dispatcher, Background) {
         let queue = (config.queue.when_unreachable == WhenUnreachable::Queue && store.is_some())
             .then(|| OutageQueue::new(&config.queue, handle.metrics()));
         let inner = Arc::new(Inner {
@@ -114,12 +116,14 @@ impl Dispatcher {
         for _ in 0..config.max_connections {
             tokio::spawn(Arc::clone(&inner).work(calls.clone()));
         }
-        if inner.queue.is_some() {
-            tokio::spawn(Arc::clone(&inner).probe_queue());
-        }
+        let probe = inner
+            .queue
+            .is_some()
+            .then(|| tokio::spawn(Arc::clone(&inner).probe_queue()));
         let dispatcher = Dispatcher { inner, ready };
-        tokio::spawn(dispatcher.clone().take_replays(replays));
-        dispatcher
+        let replays = tokio::spawn(dispatcher.clone().take_replays(replays));
+        let background = Background(probe.into_iter().chain([replays]).collect());
+        (dispatcher, background)
     }
 
     /// Delivers again what the store holds without an outcome for this component (the
@@ -355,6 +359,16 @@ impl Inner {
             tracing::warn!("delivery {id} in the store is of an unknown kind: not made again");
         }
         call
+    }
+}
+
+/// The dispatcher's own tasks (the replays' and the queue's probe): aborted when dropped,
+/// since each holds the dispatcher and would keep it alive.
+pub struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
     }
 }
 

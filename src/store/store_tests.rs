@@ -76,7 +76,7 @@ fn what_is_written_is_read_back_and_survives_a_reopen() {
 
     let detail = store.detail("b").expect("read").expect("found");
     assert_eq!(detail.summary.status, Status::Delivered);
-    assert_eq!(detail.attempts, [attempt.clone()]);
+    assert_eq!(detail.attempts, std::slice::from_ref(&attempt));
     assert_eq!(detail.sent.as_deref(), Some("<message/>"));
     assert!(store.detail("nope").expect("read").is_none());
 

@@ -11,9 +11,17 @@ use crate::support::xmpp_server::Server;
 async fn schemathesis_finds_no_server_error() {
     let port = crate::support::server_process::free_port();
     let token = "schemathesis-token-0123456789";
-    let extra = format!("[api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\niq_timeout = 2\nmax_iq_timeout = 3\n");
+    // With a delivery log, so that /v1/deliveries and the replays are exercised, not 404.
+    let store = tempfile::tempdir().expect("temp dir for the store");
+    let extra = format!(
+        "[api]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\niq_timeout = 2\nmax_iq_timeout = 3\n\
+         [store]\npath = \"{}\"\n",
+        store.path().join("deliveries.db").display()
+    );
     let world = World::start_on(Server::Prosody, &extra).await;
-    let _alice = world.client("alice").await;
+    let mut alice = world.client("alice").await;
+    // A delivery in the log, for the routes to find.
+    crate::fixture::ask(&mut alice, crate::fixture::DOMAIN, "hello").await;
     let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
     // schemathesis keeps an example database in its working directory: not in the repo.
     let scratch = tempfile::tempdir().expect("temp dir");
