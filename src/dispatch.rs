@@ -17,6 +17,7 @@ mod conversation;
 mod deliver;
 mod fairness;
 mod occupancy;
+mod outage_queue;
 mod queue_mode;
 pub mod rate_limit;
 mod typing;
@@ -30,7 +31,7 @@ use self::call::{Call, Work};
 use self::conversation::{Conversations, Turn};
 use self::fairness::Gate;
 use self::occupancy::RoomStep;
-use self::queue_mode::OutageQueue;
+use self::outage_queue::OutageQueue;
 use crate::shutdown::{Abandon, Watcher};
 
 use crate::config::{ComponentConfig, WhenUnreachable};

@@ -5,138 +5,24 @@
 //! each conversation's messages in order, up to `max_connections` conversations at a time.
 //! A message older than `queue_max_age` gets the error of its last outcome; past
 //! `max_queued` a message gets its error at once. The queue is in memory; the store's
-//! `queued` records bring it back after a restart.
+//! `queued` records bring it back after a restart. The line itself is `outage_queue.rs`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use minidom::rxml::xml_ncname;
-use minidom::Element;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::call::{Call, Work};
+use super::call::Call;
 use super::conversation::Conversation;
+use super::outage_queue::{notice, OutageQueue, Parked};
 use super::Inner;
-use crate::config::QueueConfig;
 use crate::deadline::Deadline;
-use crate::metrics::ComponentMetrics;
 use crate::stanza::reply::WebhookOutcome;
-use crate::stanza::{Head, COMPONENT_NS};
 use crate::store::AttemptLog;
 use crate::webhook::retry::is_unreachable;
 use crate::webhook::Delivery;
-use crate::xml::set_attr;
-
-/// A message waiting for the webhook.
-pub(super) struct Parked {
-    head: Head,
-    id: Box<str>,
-    receipt: bool,
-    key: Conversation,
-    json: Bytes,
-    quoted: Option<Box<str>>,
-    queued_at: Instant,
-    /// Its last attempt's outcome (`None`: queued without one, behind others).
-    last: Option<WebhookOutcome>,
-}
-
-pub(super) struct OutageQueue {
-    max_age: Duration,
-    probe_interval: Duration,
-    probe_max_interval: Duration,
-    notice: Option<String>,
-    max_queued: usize,
-    state: Mutex<State>,
-    /// Woken when the first message is queued.
-    wake: Notify,
-    metrics: ComponentMetrics,
-}
-
-#[derive(Default)]
-struct State {
-    waiting: VecDeque<Parked>,
-    /// A drain is delivering what it took from `waiting`: new messages still go behind.
-    draining: bool,
-    /// The conversations told `queued_notice` in this outage.
-    noticed: HashSet<Conversation>,
-}
-
-impl OutageQueue {
-    pub(super) fn new(config: &QueueConfig, metrics: &ComponentMetrics) -> OutageQueue {
-        OutageQueue {
-            max_age: config.queue_max_age,
-            probe_interval: config.queue_probe_interval,
-            probe_max_interval: config.queue_probe_max_interval,
-            notice: config.queued_notice.clone(),
-            max_queued: config.max_queued,
-            state: Mutex::default(),
-            wake: Notify::new(),
-            metrics: metrics.clone(),
-        }
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether messages are waiting (or being drained): new ones go behind them.
-    pub(super) fn is_active(&self) -> bool {
-        let state = self.state();
-        state.draining || !state.waiting.is_empty()
-    }
-
-    /// Adds `parked` at the end; `Err` when `max_queued` are waiting. `Ok(true)`: the first
-    /// of its conversation in this outage (it gets the notice).
-    fn push(&self, parked: Parked) -> Result<bool, Box<Parked>> {
-        let mut state = self.state();
-        if state.waiting.len() >= self.max_queued {
-            return Err(Box::new(parked));
-        }
-        let first = state.noticed.insert(parked.key);
-        state.waiting.push_back(parked);
-        self.show(&state);
-        drop(state);
-        self.wake.notify_one();
-        Ok(first)
-    }
-
-    /// A call the store held as queued (or behind queued ones) at start: waits again,
-    /// without a new notice.
-    pub(super) fn restore(&self, call: &Call) {
-        let Work::Post { json, .. } = &call.work else {
-            return;
-        };
-        let parked = Parked {
-            head: call.head.clone(),
-            id: call.id.clone(),
-            receipt: call.receipt,
-            key: call.key,
-            json: json.clone(),
-            quoted: None,
-            queued_at: Instant::now(),
-            last: None,
-        };
-        let mut state = self.state();
-        state.noticed.insert(parked.key);
-        state.waiting.push_back(parked);
-        self.show(&state);
-        drop(state);
-        self.wake.notify_one();
-    }
-
-    fn show(&self, state: &State) {
-        self.metrics.queued.set(state.waiting.len() as i64);
-        let oldest = state.waiting.iter().map(|p| p.queued_at).min();
-        self.metrics
-            .oldest_queued_age
-            .set(oldest.map_or(0.0, |t| t.elapsed().as_secs_f64()));
-    }
-}
 
 impl Inner {
     /// Queues `call` (its permits go: a queued message holds none). Its record in the store
@@ -378,45 +264,4 @@ impl Inner {
             .await;
         }
     }
-}
-
-impl Parked {
-    fn copy(&self) -> Parked {
-        Parked {
-            head: self.head.clone(),
-            id: self.id.clone(),
-            receipt: self.receipt,
-            key: self.key,
-            json: self.json.clone(),
-            quoted: self.quoted.clone(),
-            queued_at: self.queued_at,
-            last: self.last.clone(),
-        }
-    }
-
-    /// The call it was, without permits, for answering it.
-    fn call(&self) -> Call {
-        Call {
-            head: self.head.clone(),
-            receipt: self.receipt,
-            id: self.id.clone(),
-            work: Work::TooLarge,
-            key: self.key,
-            conversation: None,
-            _held: None,
-            _permit: None,
-        }
-    }
-}
-
-/// `queued_notice`, from the address the message was sent to.
-fn notice(inbound: &Head, text: &str) -> Element {
-    let mut message = Element::bare("message", COMPONENT_NS);
-    set_attr(&mut message, xml_ncname!("from"), inbound.to());
-    set_attr(&mut message, xml_ncname!("to"), inbound.from());
-    set_attr(&mut message, xml_ncname!("type"), "chat");
-    let mut body = Element::bare("body", COMPONENT_NS);
-    body.append_text_node(text);
-    message.append_child(body);
-    message
 }
