@@ -162,7 +162,7 @@ impl Dispatcher {
         let queued = records.iter().any(|(_, status)| *status == Status::Queued);
         for (record, _) in records {
             match (&self.inner.queue, self.inner.call_from(record)) {
-                (Some(queue), Some(call)) if queued => queue.restore(&call),
+                (Some(queue), Some(call)) if queued => queue.restore(call),
                 (_, Some(call)) => self.go_in_turn(call),
                 (_, None) => {}
             }
@@ -254,7 +254,12 @@ impl Dispatcher {
         } else {
             sender
         };
-        let key = inner.keys.hash_one((party, inbound.to()));
+        // Hashed only where a conversation is tracked: with `ordered`, or for queue mode.
+        let key = if inner.conversations.is_some() || inner.queue.is_some() {
+            inner.keys.hash_one((party, inbound.to()))
+        } else {
+            0
+        };
         let party = inner.store.is_some().then(|| party.to_string());
         let call = Call {
             receipt,

@@ -83,8 +83,8 @@ pub struct Received {
     pub receipt: bool,
     /// The other end of the conversation it belongs to (the key of its order).
     pub party: String,
-    /// The JSON body POSTed.
-    pub request: Vec<u8>,
+    /// The JSON body POSTed (shared with the call that POSTs it: not copied).
+    pub request: bytes::Bytes,
     /// Milliseconds since the Unix epoch.
     pub received_at: i64,
 }

@@ -151,20 +151,12 @@ async fn blocking<T: Send + 'static>(
     read: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = store.clone();
-    let read = tokio::task::spawn_blocking(move || read(&store)).await;
-    match read {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "store_error",
-            error.to_string(),
-        )),
-        Err(error) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "store_error",
-            error.to_string(),
-        )),
-    }
+    let read = tokio::task::spawn_blocking(move || read(&store).map_err(|e| e.to_string()));
+    let failed =
+        |message: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", message);
+    read.await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)
 }
 
 fn unknown_delivery() -> ApiError {

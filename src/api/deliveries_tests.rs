@@ -26,7 +26,7 @@ fn record(id: &str, from: &str) -> Received {
         from_room: false,
         receipt: false,
         party: "alice@example.com".into(),
-        request: br#"{"body":"hi"}"#.to_vec(),
+        request: bytes::Bytes::from_static(br#"{"body":"hi"}"#),
         received_at: now_ms(),
     }
 }
@@ -170,6 +170,14 @@ async fn bad_parameters_are_named() {
         r#"{"status":"queued"}"#,
     )
     .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    // At the bound and one past it.
+    let (status, page, _) = call(&app, "GET", "/v1/deliveries?limit=1000", Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (status, error, _) = call(&app, "GET", "/v1/deliveries?limit=1001", Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    let body = r#"{"limit":1001}"#;
+    let (status, error, _) = call(&app, "POST", "/v1/deliveries/replay", Some(TOKEN), body).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
 }
 

@@ -21,7 +21,8 @@ pub(super) struct Call {
     /// The `webhook-id`: the same on every attempt, redelivery and replay.
     pub(super) id: Box<str>,
     pub(super) work: Work,
-    /// Its conversation (the other end's address → the component's address), hashed.
+    /// Its conversation (the other end's address → the component's address), hashed; 0
+    /// when neither `ordered` nor queue mode keeps conversations apart.
     pub(super) key: Conversation,
     /// With `ordered`: `key`, for the conversation's turn.
     pub(super) conversation: Option<Conversation>,
@@ -29,6 +30,7 @@ pub(super) struct Call {
     pub(super) _permit: Option<OwnedSemaphorePermit>,
 }
 
+#[derive(Clone)]
 pub(super) enum Work {
     Post {
         json: Bytes,
@@ -59,7 +61,7 @@ impl Call {
             from_room: head.is_from_room(),
             receipt: self.receipt,
             party: party.into(),
-            request: json.to_vec(),
+            request: json.clone(),
             received_at: now_ms(),
         })
     }
@@ -83,7 +85,7 @@ impl Call {
             receipt: record.receipt,
             id: record.id.into_boxed_str(),
             work: Work::Post {
-                json: Bytes::from(record.request),
+                json: record.request,
                 // The typing notice is for a chat user waiting now, not for a redelivery.
                 has_body: false,
                 quoted: None,
@@ -93,6 +95,36 @@ impl Call {
             _held: None,
             _permit: None,
         })
+    }
+
+    /// A copy without permits, doing `work`: what queue mode keeps of a call.
+    pub(super) fn detached(&self, work: Work) -> Call {
+        Call {
+            head: self.head.clone(),
+            receipt: self.receipt,
+            id: self.id.clone(),
+            work,
+            key: self.key,
+            conversation: None,
+            _held: None,
+            _permit: None,
+        }
+    }
+
+    /// The JSON body it POSTs (empty for a stanza refused in its turn).
+    pub(super) fn json(&self) -> Bytes {
+        match &self.work {
+            Work::Post { json, .. } => json.clone(),
+            Work::TooLarge => Bytes::new(),
+        }
+    }
+
+    /// The body a reply with `fallback: true` quotes.
+    pub(super) fn quoted(&self) -> Option<&str> {
+        match &self.work {
+            Work::Post { quoted, .. } => quoted.as_deref(),
+            Work::TooLarge => None,
+        }
     }
 
     /// Whether queue mode may keep it: only messages (an iq's sender waits for its answer

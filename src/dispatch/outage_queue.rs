@@ -7,13 +7,12 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::Bytes;
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::call::{Call, Work};
+use super::call::Call;
 use super::conversation::Conversation;
 use crate::config::QueueConfig;
 use crate::metrics::ComponentMetrics;
@@ -23,12 +22,8 @@ use crate::xml::set_attr;
 
 /// A message waiting for the webhook.
 pub(super) struct Parked {
-    pub(super) head: Head,
-    pub(super) id: Box<str>,
-    pub(super) receipt: bool,
-    pub(super) key: Conversation,
-    pub(super) json: Bytes,
-    pub(super) quoted: Option<Box<str>>,
+    /// The call, without its permits.
+    pub(super) call: Call,
     pub(super) queued_at: Instant,
     /// Its last attempt's outcome (`None`: queued without one, behind others).
     pub(super) last: Option<WebhookOutcome>,
@@ -88,7 +83,7 @@ impl OutageQueue {
         if state.waiting.len() >= self.max_queued {
             return Err(Box::new(parked));
         }
-        let first = state.noticed.insert(parked.key);
+        let first = state.noticed.insert(parked.call.key);
         state.waiting.push_back(parked);
         self.show(&state);
         drop(state);
@@ -98,22 +93,14 @@ impl OutageQueue {
 
     /// A call the store held as queued (or behind queued ones) at start: waits again,
     /// without a new notice.
-    pub(super) fn restore(&self, call: &Call) {
-        let Work::Post { json, .. } = &call.work else {
-            return;
-        };
+    pub(super) fn restore(&self, call: Call) {
         let parked = Parked {
-            head: call.head.clone(),
-            id: call.id.clone(),
-            receipt: call.receipt,
-            key: call.key,
-            json: json.clone(),
-            quoted: None,
+            call,
             queued_at: Instant::now(),
             last: None,
         };
         let mut state = self.state();
-        state.noticed.insert(parked.key);
+        state.noticed.insert(parked.call.key);
         state.waiting.push_back(parked);
         self.show(&state);
         drop(state);
@@ -132,28 +119,9 @@ impl OutageQueue {
 impl Parked {
     pub(super) fn copy(&self) -> Parked {
         Parked {
-            head: self.head.clone(),
-            id: self.id.clone(),
-            receipt: self.receipt,
-            key: self.key,
-            json: self.json.clone(),
-            quoted: self.quoted.clone(),
+            call: self.call.detached(self.call.work.clone()),
             queued_at: self.queued_at,
             last: self.last.clone(),
-        }
-    }
-
-    /// The call it was, without permits, for answering it.
-    pub(super) fn call(&self) -> Call {
-        Call {
-            head: self.head.clone(),
-            receipt: self.receipt,
-            id: self.id.clone(),
-            work: Work::TooLarge,
-            key: self.key,
-            conversation: None,
-            _held: None,
-            _permit: None,
         }
     }
 }

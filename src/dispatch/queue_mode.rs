@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::call::Call;
+use super::call::{Call, Work};
 use super::conversation::Conversation;
 use super::outage_queue::{notice, OutageQueue, Parked};
 use super::Inner;
@@ -37,12 +37,12 @@ impl Inner {
         log: Vec<AttemptLog>,
     ) {
         let parked = Parked {
-            head: call.head.clone(),
-            id: call.id.clone(),
-            receipt: call.receipt,
-            key: call.key,
-            json,
-            quoted,
+            // Past its typing notice: `has_body` is for that alone.
+            call: call.detached(Work::Post {
+                json,
+                has_body: false,
+                quoted,
+            }),
             queued_at: Instant::now(),
             last,
         };
@@ -67,7 +67,7 @@ impl Inner {
                     )),
                     attempts: 0,
                 };
-                let answer = self.answer(call, parked.quoted.as_deref(), &delivery);
+                let answer = self.answer(call, parked.call.quoted(), &delivery);
                 let mut watch = self.watch();
                 self.finish(call, log, answer, Some(&delivery), false, &mut watch)
                     .await;
@@ -98,8 +98,8 @@ impl Inner {
             let delivery = self
                 .webhook
                 .post(
-                    &oldest.id,
-                    oldest.json.clone(),
+                    &oldest.call.id,
+                    oldest.call.json(),
                     Instant::now(),
                     &mut timer,
                     Some(&mut log),
@@ -108,7 +108,7 @@ impl Inner {
                 .await;
             if is_unreachable(&delivery.outcome) {
                 if let Some(store) = &self.store {
-                    store.queued(&oldest.id, log);
+                    store.queued(&oldest.call.id, log);
                 }
                 if let Some(first) = queue.state().waiting.front_mut() {
                     first.last = Some(delivery.outcome);
@@ -122,7 +122,11 @@ impl Inner {
             );
             {
                 let mut state = queue.state();
-                if state.waiting.front().is_some_and(|p| p.id == oldest.id) {
+                if state
+                    .waiting
+                    .front()
+                    .is_some_and(|p| p.call.id == oldest.call.id)
+                {
                     state.waiting.pop_front();
                 }
                 state.draining = true;
@@ -153,8 +157,9 @@ impl Inner {
             let mut order = Vec::new();
             let mut chains: HashMap<Conversation, VecDeque<Parked>> = HashMap::new();
             for parked in taken {
-                let chain = chains.entry(parked.key).or_insert_with(|| {
-                    order.push(parked.key);
+                let key = parked.call.key;
+                let chain = chains.entry(key).or_insert_with(|| {
+                    order.push(key);
                     VecDeque::new()
                 });
                 chain.push_back(parked);
@@ -199,8 +204,8 @@ impl Inner {
             let delivery = self
                 .webhook
                 .post(
-                    &parked.id,
-                    parked.json.clone(),
+                    &parked.call.id,
+                    parked.call.json(),
                     Instant::now(),
                     &mut timer,
                     Some(&mut log),
@@ -209,7 +214,7 @@ impl Inner {
                 .await;
             if is_unreachable(&delivery.outcome) {
                 if let Some(store) = &self.store {
-                    store.queued(&parked.id, log);
+                    store.queued(&parked.call.id, log);
                 }
                 parked.last = Some(delivery.outcome);
                 chain.push_front(parked);
@@ -222,10 +227,10 @@ impl Inner {
 
     /// A queued message's delivery is over: its answer goes to the sender.
     async fn settle(&self, parked: Parked, delivery: &Delivery, log: Vec<AttemptLog>) {
-        let call = parked.call();
-        let answer = self.answer(&call, parked.quoted.as_deref(), delivery);
+        let call = &parked.call;
+        let answer = self.answer(call, call.quoted(), delivery);
         let mut watch = self.watch();
-        self.finish(&call, log, answer, Some(delivery), false, &mut watch)
+        self.finish(call, log, answer, Some(delivery), false, &mut watch)
             .await;
     }
 
@@ -250,18 +255,11 @@ impl Inner {
                 failure: Some("queued longer than queue_max_age".into()),
                 attempts: 0,
             };
-            let call = parked.call();
-            let answer = self.answer(&call, parked.quoted.as_deref(), &delivery);
+            let call = &parked.call;
+            let answer = self.answer(call, call.quoted(), &delivery);
             let mut watch = self.watch();
-            self.finish(
-                &call,
-                Vec::new(),
-                answer,
-                Some(&delivery),
-                false,
-                &mut watch,
-            )
-            .await;
+            self.finish(call, Vec::new(), answer, Some(&delivery), false, &mut watch)
+                .await;
         }
     }
 }

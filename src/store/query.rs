@@ -83,7 +83,7 @@ fn received_of(row: &Row) -> rusqlite::Result<Received> {
         from_room: row.get(8)?,
         receipt: row.get(9)?,
         party: row.get(10)?,
-        request: row.get(11)?,
+        request: row.get::<_, Vec<u8>>(11)?.into(),
         received_at: row.get(12)?,
     })
 }

@@ -28,7 +28,7 @@ fn received(id: &str, from: &str, request: Vec<u8>) -> Received {
         from_room: false,
         receipt: true,
         party: "alice@example".into(),
-        request,
+        request: request.into(),
         received_at: now_ms(),
     }
 }
@@ -71,7 +71,7 @@ fn what_is_written_is_read_back_and_survives_a_reopen() {
     let mut expected = received("a", "alice@example/phone", b"{\"n\":1}".to_vec());
     expected.received_at = unfinished[0].0.received_at;
     assert_eq!(unfinished[0].0, expected);
-    assert_eq!(unfinished[0].0.request, b"{\"n\":1}");
+    assert_eq!(&unfinished[0].0.request[..], b"{\"n\":1}");
     assert!(store.unfinished("other.example").expect("read").is_empty());
 
     let detail = store.detail("b").expect("read").expect("found");

@@ -40,6 +40,8 @@ struct Writer {
     path: String,
     last_prune: Instant,
     batch_interval: Duration,
+    /// Outcomes that came in the last batch, written with the next one (see `commit`).
+    held: Vec<Op>,
 }
 
 /// Starts the writer thread; it ends when every sender is dropped.
@@ -57,6 +59,7 @@ pub(super) fn start(
         path: config.path.display().to_string(),
         last_prune: Instant::now(),
         batch_interval: config.batch_interval,
+        held: Vec::new(),
     };
     writer.prune();
     std::thread::Builder::new()
@@ -70,7 +73,13 @@ impl Writer {
     fn run(mut self, receiver: Receiver<Op>) {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
-            match receiver.recv_timeout(PRUNE_EVERY) {
+            // Outcomes held back go out one batch later even when nothing else comes.
+            let idle = if self.held.is_empty() {
+                PRUNE_EVERY
+            } else {
+                self.batch_interval
+            };
+            match receiver.recv_timeout(idle) {
                 Ok(Op::Flush(done)) => batch.push(Op::Flush(done)),
                 Ok(op) => {
                     batch.push(op);
@@ -79,7 +88,12 @@ impl Writer {
                     std::thread::sleep(self.batch_interval);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Every sender is gone: the last writes, then the outcomes held back.
+                    self.commit(&mut batch);
+                    self.commit(&mut Vec::new());
+                    return;
+                }
             }
             while batch.len() < BATCH {
                 match receiver.try_recv() {
@@ -95,11 +109,25 @@ impl Writer {
         }
     }
 
+    /// Commits `batch`, except its outcomes (`Finished`), which wait for the next commit
+    /// while this one's held ones go now. An outcome is sent when its answer is queued for
+    /// the server, and the answer is written a moment later: written at once, a `kill -9`
+    /// in that moment would leave a delivery marked finished whose answer never left,
+    /// and the start would not make it again. One batch later (`batch_interval`), the answer
+    /// is out. A `Flush` writes everything.
     fn commit(&mut self, batch: &mut Vec<Op>) {
+        let flush = batch.iter().any(|op| matches!(op, Op::Flush(_)));
+        let mut ops = std::mem::take(&mut self.held);
+        for op in batch.drain(..) {
+            match op {
+                Op::Finished(..) if !flush => self.held.push(op),
+                op => ops.push(op),
+            }
+        }
         let mut flushed = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             let transaction = self.connection.transaction()?;
-            for op in coalesce(batch.drain(..)) {
+            for op in coalesce(ops.into_iter()) {
                 match op {
                     Write::Flush(done) => flushed.push(done),
                     write => apply(&transaction, write)?,
@@ -253,7 +281,7 @@ fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqlite::Result<
                     r.from_room,
                     r.receipt,
                     r.party,
-                    r.request,
+                    &r.request[..],
                     r.received_at,
                     status.as_str(),
                     outcome.as_ref().map_or(0, |o| o.attempts.len() as i64),

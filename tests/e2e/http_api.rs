@@ -29,6 +29,22 @@ pub fn with_api(extra: &str) -> (String, String) {
     (config, format!("http://127.0.0.1:{port}"))
 }
 
+/// One API call: its status and JSON body (Null when the body is not JSON).
+pub async fn api_call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("API reachable");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 async fn post(base: &str, token: &str, body: Value) -> (u16, Value) {
     let (status, json, _) = crate::hostile_api::post_as(base, token, body).await;
     (status, json)

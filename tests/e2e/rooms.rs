@@ -11,7 +11,7 @@ use minidom::Element;
 use serde_json::Value;
 
 use crate::fixture::{World, DOMAIN, WAIT};
-use crate::http_api::TOKEN;
+use crate::http_api::api_call;
 use crate::support::client::{to_xml, XmppClient};
 use crate::support::room_client::{body_text, Joined};
 use crate::support::server_process::MUC_SERVICE;
@@ -80,22 +80,6 @@ fn posted_bodies(world: &World) -> Vec<String> {
         .iter()
         .map(|r| r.json["body"].as_str().unwrap_or("<no body>").to_string())
         .collect()
-}
-
-/// One API call: its status and JSON body (Null when the body is not JSON).
-async fn api_call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(TOKEN);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("API reachable");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn people_talk_in_a_room_without_the_bot(server: Server) {

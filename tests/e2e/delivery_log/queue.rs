@@ -6,13 +6,12 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    bodies_received, count_listed, echo_after, eventually, sender_accounts, senders, store_config,
-    DaemonProcess,
+    bodies_received, count_listed, echo_after, eventually, prosody_with_senders, senders,
+    store_config, DaemonProcess,
 };
-use crate::fixture::{wait_component_online, DOMAIN, SECRET};
+use crate::fixture::{wait_component_online, DOMAIN};
 use crate::support::client::XmppClient;
 use crate::support::server_process::free_port;
-use crate::support::xmpp_server::Server;
 use crate::webhook_server::WebhookServer;
 
 const NOTICE: &str = "The bot is away; your message will be delivered when it is back.";
@@ -21,12 +20,7 @@ const NOTICE: &str = "The bot is away; your message will be delivered when it is
 async fn queue_mode_delivers_everything_in_order_after_a_90_s_outage_and_a_restart() {
     const SENDERS: usize = 10;
     const EACH: usize = 30;
-    let accounts = sender_accounts(SENDERS);
-    let accounts: Vec<(&str, &str)> = accounts
-        .iter()
-        .map(|(u, p)| (u.as_str(), p.as_str()))
-        .collect();
-    let server = Server::Prosody.start(&[(DOMAIN, SECRET)], &accounts);
+    let server = prosody_with_senders(SENDERS);
     // Nothing listens on the webhook's port until the outage ends.
     let hook_port = free_port();
     let url = format!("http://127.0.0.1:{hook_port}/hook");
