@@ -213,9 +213,9 @@ impl Outcome {
     }
 }
 
-/// Folds each delivery's queued or finished outcome into its insert when both are in the
-/// batch: at full speed most deliveries are received and answered within one batch, and
-/// cost one insert. A replay comes only for a delivery finished in an earlier batch.
+/// Folds each delivery's outcomes into its insert when both are in what is committed: a
+/// `queued` one, or a `Finished` one at a flush (outcomes are otherwise held back a batch,
+/// see `Writer::commit`). A replay comes only for a delivery finished in an earlier batch.
 fn coalesce(ops: impl Iterator<Item = Op>) -> Vec<Write> {
     let mut writes: Vec<Write> = Vec::new();
     let mut inserted: HashMap<Box<str>, usize> = HashMap::new();
