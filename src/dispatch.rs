@@ -272,7 +272,7 @@ impl Dispatcher {
             head: inbound.into_head(),
         };
         if let (Some(store), Some(party)) = (&inner.store, party) {
-            if let Some(record) = call.record(inner.handle.domain(), &party) {
+            if let Some(record) = call.record(inner.handle.domain(), party) {
                 store.received(record);
             }
         }

@@ -10,16 +10,16 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 
 pub use query::{Detail, Filter, Summary};
-use writer::Op;
+use writer::{NotTaken, Op, Writes};
 
 use crate::config::StoreConfig;
+use crate::xml::outgoing::Written;
 
 /// Why the store cannot be used: always naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ pub struct Store {
 
 struct Shared {
     path: PathBuf,
-    writes: SyncSender<Op>,
+    writes: Writes,
     reader: Mutex<rusqlite::Connection>,
     errors: Counter,
 }
@@ -160,7 +160,25 @@ impl Store {
 
     /// Appends a delivery's attempts and its outcome.
     pub fn finished(&self, id: &str, attempts: Vec<AttemptLog>, finished: Finished) {
-        self.write(Op::Finished(id.into(), attempts, Box::new(finished)));
+        self.write(Op::Finished(id.into(), attempts, Box::new(finished), None));
+    }
+
+    /// As [`Store::finished`], once `written` is raised: once the answer has been written to
+    /// the server. Until then the delivery stays in flight, and if the answer is dropped
+    /// unwritten (the daemon stopped first), it stays so and the next start delivers it again.
+    pub fn finished_when_written(
+        &self,
+        id: &str,
+        attempts: Vec<AttemptLog>,
+        finished: Finished,
+        written: Written,
+    ) {
+        self.write(Op::Finished(
+            id.into(),
+            attempts,
+            Box::new(finished),
+            Some(written),
+        ));
     }
 
     /// A finished delivery goes again: back in flight until its new outcome.
@@ -180,14 +198,14 @@ impl Store {
     fn write(&self, op: Op) {
         match self.shared.writes.try_send(op) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(NotTaken::Full) => {
                 self.shared.errors.inc();
                 tracing::warn!(
                     "store {}: the writer is behind (max_pending_writes reached): a delivery record is not written",
                     self.shared.path.display()
                 );
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(NotTaken::Stopped) => {
                 self.shared.errors.inc();
             }
         }

@@ -45,7 +45,7 @@ pub(super) enum Work {
 impl Call {
     /// What the store keeps of this call before its first attempt (`party`: the other
     /// end of its conversation).
-    pub(super) fn record(&self, component: &str, party: &str) -> Option<Received> {
+    pub(super) fn record(&self, component: &str, party: String) -> Option<Received> {
         let Work::Post { json, .. } = &self.work else {
             return None;
         };
@@ -60,7 +60,7 @@ impl Call {
             stanza_id: head.id().map(str::to_string),
             from_room: head.is_from_room(),
             receipt: self.receipt,
-            party: party.into(),
+            party,
             request: json.clone(),
             received_at: now_ms(),
         })

@@ -17,6 +17,7 @@ use crate::stanza::Head;
 use crate::store::{AttemptLog, Finished, Status};
 use crate::upload::file_answer;
 use crate::webhook::Delivery;
+use crate::xml::outgoing::Written;
 
 impl Inner {
     pub(super) async fn deliver(&self, call: &mut Call, watch: &mut Watch) {
@@ -151,7 +152,7 @@ impl Inner {
         if typed {
             end_typing(inbound, &mut answer.stanzas);
         }
-        let sent = self.queue_answers(inbound, answer.stanzas);
+        let (sent, written) = self.queue_answers(inbound, answer.stanzas);
         if let Some(store) = &self.store {
             let taken = delivery.is_some_and(|d| {
                 matches!(d.outcome, WebhookOutcome::Response { status, .. } if (200..300).contains(&status))
@@ -169,22 +170,40 @@ impl Inner {
                 sent,
                 error: error.or_else(|| answer.problem.as_ref().map(ToString::to_string)),
             };
-            store.finished(&call.id, log, finished);
+            match written {
+                Some(written) => store.finished_when_written(&call.id, log, finished, written),
+                None => store.finished(&call.id, log, finished),
+            }
         }
     }
 
     /// Queues the answers to `inbound` (one that cannot be written is replaced by an
-    /// error); returns what was queued, as text, when there is a store to keep it.
-    pub(super) fn queue_answers(&self, inbound: &Head, stanzas: Vec<Element>) -> String {
+    /// error). When there is a store to keep it, returns what was queued, as text, and the
+    /// signal raised once the last of it is written to the server (the outbox keeps their
+    /// order: the others are out by then).
+    pub(super) fn queue_answers(
+        &self,
+        inbound: &Head,
+        stanzas: Vec<Element>,
+    ) -> (String, Option<Written>) {
         let mut sent = String::new();
-        for stanza in self.handle.write_answers(stanzas, inbound) {
+        let mut signal = None;
+        let mut written = self.handle.write_answers(stanzas, inbound);
+        if self.store.is_some() {
+            if let Some(last) = written.last_mut() {
+                let written = Written::default();
+                last.signal_when_written(written.clone());
+                signal = Some(written);
+            }
+        }
+        for stanza in written {
             tracing::debug!(domain = %self.handle.domain(), to = inbound.from(), "reply queued");
             if self.store.is_some() {
                 sent.push_str(stanza.text());
             }
             self.handle.queue_written(stanza, inbound.from());
         }
-        sent
+        (sent, signal)
     }
 
     /// Queues one stanza for the server connection.

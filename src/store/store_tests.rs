@@ -136,6 +136,53 @@ fn what_is_written_is_read_back_and_survives_a_reopen() {
 }
 
 #[test]
+fn an_outcome_waits_for_its_answer_to_be_written() {
+    use crate::xml::outgoing::{OutgoingStanza, Written};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&config(dir.path()), Counter::default()).expect("open");
+    let answer = |signal: Written| {
+        let element = crate::xml::document::parse_stanza("<message to='a@b'/>", 16).expect("xml");
+        let mut stanza = OutgoingStanza::write(&element, 10_000).expect("writable");
+        stanza.signal_when_written(signal);
+        stanza
+    };
+    let (sent, dropped) = (Written::default(), Written::default());
+    let sent_answer = answer(sent.clone());
+    let dropped_answer = answer(dropped.clone());
+    store.received(received("sent", "alice@example/a", b"{}".to_vec()));
+    store.received(received("dropped", "bob@example/b", b"{}".to_vec()));
+    store.finished_when_written("sent", vec![], delivered(), sent);
+    store.finished_when_written("dropped", vec![], delivered(), dropped);
+    let status = |id: &str| {
+        store
+            .detail(id)
+            .expect("read")
+            .expect("found")
+            .summary
+            .status
+    };
+    store.flush();
+    assert_eq!(
+        status("sent"),
+        Status::InFlight,
+        "its answer is not out yet"
+    );
+    assert_eq!(status("dropped"), Status::InFlight);
+
+    sent_answer.mark_written();
+    drop(dropped_answer);
+    store.flush();
+    assert_eq!(status("sent"), Status::Delivered);
+    // Its answer never left: it stays in flight, for the next start to deliver again.
+    assert_eq!(status("dropped"), Status::InFlight);
+    drop(store);
+    let store = Store::open(&config(dir.path()), Counter::default()).expect("reopen");
+    let unfinished = store.unfinished("bot.example").expect("read");
+    let ids: Vec<_> = unfinished.iter().map(|(r, _)| r.id.as_str()).collect();
+    assert_eq!(ids, ["dropped"]);
+}
+
+#[test]
 fn a_delivery_received_and_finished_in_one_batch_is_one_row_with_its_outcome() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&config(dir.path()), Counter::default()).expect("open");

@@ -1,13 +1,17 @@
 //! The store's one writer: a thread that gathers writes for `batch_interval` after the
 //! first, then commits what came (at most `BATCH`) in one transaction, so that a burst of
-//! stanzas costs one sync of the disk and one wake-up of this thread. Every `PRUNE_EVERY`, and after a commit that left the records over `max_size`,
-//! it prunes: finished
-//! deliveries older than `retention` go, then the oldest finished ones while the records
-//! take more than `max_size`. A failed commit (a full disk) is logged and counted, and the
-//! writer goes on: deliveries never wait for the log.
+//! stanzas costs one sync of the disk and one wake-up of this thread. An outcome whose answer
+//! is not yet written to the server waits for it (see `Writer::commit`). Every `PRUNE_EVERY`,
+//! and after a commit that left the records over `max_size`, it prunes: finished deliveries
+//! older than `retention` go, then the oldest finished ones while the records take more than
+//! `max_size`. A failed commit (a full disk) is logged and counted, and the writer goes on:
+//! deliveries never wait for the log.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{now_ms, AttemptLog, Finished, Received, Status};
 use crate::config::StoreConfig;
+use crate::xml::outgoing::Written;
 
 /// Writes committed together, at most.
 const BATCH: usize = 4096;
@@ -26,7 +31,8 @@ const PRUNE_CHUNK: i64 = 2000;
 pub(super) enum Op {
     Received(Box<Received>),
     Queued(Box<str>, Vec<AttemptLog>),
-    Finished(Box<str>, Vec<AttemptLog>, Box<Finished>),
+    /// With a signal: written once it is raised (the answer is out).
+    Finished(Box<str>, Vec<AttemptLog>, Box<Finished>, Option<Written>),
     Replayed(Box<str>),
     /// Answered once everything before it is committed.
     Flush(SyncSender<()>),
@@ -40,8 +46,44 @@ struct Writer {
     path: String,
     last_prune: Instant,
     batch_interval: Duration,
-    /// Outcomes that came in the last batch, written with the next one (see `commit`).
+    /// Outcomes waiting for their answer to be written (see `commit`), oldest first.
     held: Vec<Op>,
+    /// How many may wait (`max_pending_writes`); past it the oldest are written anyway.
+    max_held: usize,
+}
+
+/// The writer's way in: a channel whose bound (`max_pending_writes`) is a count of what
+/// waits in it, so that its memory grows with what waits, not with the bound.
+pub(super) struct Writes {
+    sender: Sender<Op>,
+    pending: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// Why a write was not taken.
+pub(super) enum NotTaken {
+    Full,
+    Stopped,
+}
+
+impl Writes {
+    /// Takes `op` unless `max` writes already wait; never blocks.
+    pub(super) fn try_send(&self, op: Op) -> Result<(), NotTaken> {
+        if self.pending.fetch_add(1, Ordering::Relaxed) >= self.max {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            return Err(NotTaken::Full);
+        }
+        self.sender.send(op).map_err(|_| {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            NotTaken::Stopped
+        })
+    }
+
+    /// Takes `op` whatever waits (a flush: one at a time per caller).
+    pub(super) fn send(&self, op: Op) -> Result<(), NotTaken> {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        self.sender.send(op).map_err(|_| NotTaken::Stopped)
+    }
 }
 
 /// Starts the writer thread; it ends when every sender is dropped.
@@ -49,8 +91,9 @@ pub(super) fn start(
     connection: Connection,
     config: &StoreConfig,
     errors: Counter,
-) -> Result<SyncSender<Op>, String> {
-    let (sender, receiver) = sync_channel(config.max_pending_writes);
+) -> Result<Writes, String> {
+    let (sender, receiver) = channel();
+    let pending = Arc::new(AtomicUsize::new(0));
     let mut writer = Writer {
         connection,
         retention_ms: config.retention.as_millis() as i64,
@@ -60,20 +103,26 @@ pub(super) fn start(
         last_prune: Instant::now(),
         batch_interval: config.batch_interval,
         held: Vec::new(),
+        max_held: config.max_pending_writes,
     };
     writer.prune();
+    let taken = pending.clone();
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || writer.run(receiver))
+        .spawn(move || writer.run(receiver, &taken))
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    Ok(sender)
+    Ok(Writes {
+        sender,
+        pending,
+        max: config.max_pending_writes,
+    })
 }
 
 impl Writer {
-    fn run(mut self, receiver: Receiver<Op>) {
+    fn run(mut self, receiver: Receiver<Op>, pending: &AtomicUsize) {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
-            // Outcomes held back go out one batch later even when nothing else comes.
+            // Outcomes waiting for their answer are looked at again even when nothing comes.
             let idle = if self.held.is_empty() {
                 PRUNE_EVERY
             } else {
@@ -89,9 +138,9 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    // Every sender is gone: the last writes, then the outcomes held back.
+                    // Every sender is gone: the last writes. An outcome whose answer is still
+                    // unwritten is not written: the next start delivers it again.
                     self.commit(&mut batch);
-                    self.commit(&mut Vec::new());
                     return;
                 }
             }
@@ -101,6 +150,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            pending.fetch_sub(batch.len(), Ordering::Relaxed);
             self.commit(&mut batch);
             let over_size = used_bytes(&self.connection).is_ok_and(|used| used > self.max_size);
             if over_size || self.last_prune.elapsed() >= PRUNE_EVERY {
@@ -109,20 +159,30 @@ impl Writer {
         }
     }
 
-    /// Commits `batch`, except its outcomes (`Finished`), which wait for the next commit
-    /// while this one's held ones go now. An outcome is sent when its answer is queued for
-    /// the server, and the answer is written a moment later: written at once, a `kill -9`
-    /// in that moment would leave a delivery marked finished whose answer never left,
-    /// and the start would not make it again. One batch later (`batch_interval`), the answer
-    /// is out. A `Flush` writes everything.
+    /// Commits `batch` with the outcomes held before it whose answer is now out, and holds
+    /// those of `batch` whose answer is not. An outcome is sent when its answer is queued
+    /// for the server, and the session writes the answer a moment later: written at once, a
+    /// `kill -9` in that moment would leave a delivery marked finished whose answer never
+    /// left, and the start would not make it again. An outcome whose answer was dropped
+    /// unwritten is never written: the delivery stays in flight for the next start. Most
+    /// answers are out by the commit after their batch's sleep, so a delivery received and
+    /// finished in one batch still costs one insert.
     fn commit(&mut self, batch: &mut Vec<Op>) {
-        let flush = batch.iter().any(|op| matches!(op, Op::Flush(_)));
-        let mut ops = std::mem::take(&mut self.held);
-        for op in batch.drain(..) {
-            match op {
-                Op::Finished(..) if !flush => self.held.push(op),
-                op => ops.push(op),
+        let mut ops = Vec::with_capacity(batch.len());
+        let waiting = std::mem::take(&mut self.held);
+        for op in waiting.into_iter().chain(batch.drain(..)) {
+            match &op {
+                Op::Finished(_, _, _, Some(written)) if !written.is_set() => {
+                    if !written.abandoned() {
+                        self.held.push(op);
+                    }
+                }
+                _ => ops.push(op),
             }
+        }
+        if self.held.len() > self.max_held {
+            let excess = self.held.len() - self.max_held;
+            ops.extend(self.held.drain(..excess));
         }
         let mut flushed = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
@@ -213,16 +273,18 @@ impl Outcome {
     }
 }
 
-/// Folds each delivery's outcomes into its insert when both are in what is committed: a
-/// `queued` one, or a `Finished` one at a flush (outcomes are otherwise held back a batch,
-/// see `Writer::commit`). A replay comes only for a delivery finished in an earlier batch.
+/// Folds each delivery's outcomes into its insert when both are in what is committed. A
+/// replay comes only for a delivery finished in an earlier batch.
 fn coalesce(ops: impl Iterator<Item = Op>) -> Vec<Write> {
     let mut writes: Vec<Write> = Vec::new();
-    let mut inserted: HashMap<Box<str>, usize> = HashMap::new();
+    // Keyed by the id's hash, not a copy of it; a hash shared by two ids only makes the
+    // second's outcome a separate update.
+    let hasher = RandomState::new();
+    let mut inserted: HashMap<u64, usize> = HashMap::new();
     for op in ops {
         let (id, outcome) = match op {
             Op::Received(received) => {
-                inserted.insert(received.id.as_str().into(), writes.len());
+                inserted.insert(hasher.hash_one(received.id.as_str()), writes.len());
                 writes.push(Write::Insert(received, None));
                 continue;
             }
@@ -241,7 +303,7 @@ fn coalesce(ops: impl Iterator<Item = Op>) -> Vec<Write> {
                     finished: None,
                 },
             ),
-            Op::Finished(id, attempts, finished) => (
+            Op::Finished(id, attempts, finished, _) => (
                 id,
                 Outcome {
                     attempts,
@@ -249,9 +311,10 @@ fn coalesce(ops: impl Iterator<Item = Op>) -> Vec<Write> {
                 },
             ),
         };
-        match inserted.get(&id).and_then(|&at| writes.get_mut(at)) {
-            Some(Write::Insert(_, Some(earlier))) => earlier.then(outcome),
-            Some(Write::Insert(_, slot @ None)) => *slot = Some(outcome),
+        let at = inserted.get(&hasher.hash_one(&*id)).copied();
+        match at.and_then(|at| writes.get_mut(at)) {
+            Some(Write::Insert(r, Some(earlier))) if *r.id == *id => earlier.then(outcome),
+            Some(Write::Insert(r, slot @ None)) if *r.id == *id => *slot = Some(outcome),
             _ => writes.push(Write::Update(id, outcome)),
         }
     }

@@ -1,6 +1,11 @@
 //! A stanza on its way to the server, already written as the text the component stream
 //! carries. Whoever makes a stanza writes it (a dispatch worker, the API), so what waits in the
 //! outbox is one string per stanza, not an element tree, and the session only copies bytes.
+//! A stanza may carry a [`Written`] signal, which the session raises once the write holding
+//! it has succeeded: the delivery log waits for it before it calls a delivery done.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use minidom::Element;
 
@@ -13,10 +18,42 @@ const TYPICAL_STANZA: usize = 256;
 
 /// One stanza written for the component stream, with the error condition it carries (counted
 /// in the metrics once it is sent).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OutgoingStanza {
     text: Box<str>,
     error_condition: Option<Box<str>>,
+    written: Option<Written>,
+}
+
+/// Two stanzas are the same when their text is: the signal is not part of the stanza.
+impl PartialEq for OutgoingStanza {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text && self.error_condition == other.error_condition
+    }
+}
+
+impl Eq for OutgoingStanza {}
+
+/// Raised once the stanza holding it has been written to the server's socket (the kernel
+/// has it: a process killed after that still sends it). Shared by the stanza and whoever
+/// waits; when the stanza is dropped unwritten, the waiter is the last holder
+/// ([`Written::abandoned`]).
+#[derive(Debug, Clone, Default)]
+pub struct Written(Arc<AtomicBool>);
+
+impl Written {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Unwritten, and no stanza holds it any more: it never will be written.
+    pub fn abandoned(&self) -> bool {
+        !self.is_set() && Arc::strong_count(&self.0) == 1
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl OutgoingStanza {
@@ -35,7 +72,20 @@ impl OutgoingStanza {
         Ok(OutgoingStanza {
             text: text.into_boxed_str(),
             error_condition: error_condition(stanza).map(Into::into),
+            written: None,
         })
+    }
+
+    /// `written` is raised once this stanza has been written to the server.
+    pub fn signal_when_written(&mut self, written: Written) {
+        self.written = Some(written);
+    }
+
+    /// Called by the session once the write holding this stanza has succeeded.
+    pub fn mark_written(&self) {
+        if let Some(written) = &self.written {
+            written.set();
+        }
     }
 
     /// The stanza's XML text, as it goes on the stream.
@@ -116,6 +166,27 @@ mod tests {
             OutgoingStanza::write(&stanza, MAX),
             Err(XmlError::NotXmlText)
         );
+    }
+
+    #[test]
+    fn its_signal_is_raised_once_written_and_abandoned_when_dropped_unwritten() {
+        let signal = Written::default();
+        let mut stanza = written("<message to='a@b'/>");
+        stanza.signal_when_written(signal.clone());
+        assert!(!signal.is_set() && !signal.abandoned());
+        stanza.mark_written();
+        assert!(signal.is_set());
+        drop(stanza);
+        assert!(!signal.abandoned(), "written, then dropped: not abandoned");
+
+        let signal = Written::default();
+        let mut stanza = written("<message to='a@b'/>");
+        stanza.signal_when_written(signal.clone());
+        let copy = stanza.clone();
+        drop(stanza);
+        assert!(!signal.abandoned(), "a copy still holds it");
+        drop(copy);
+        assert!(signal.abandoned());
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub async fn write_all(
         };
         stream.write(text).await.map_err(XmppError::WriteFailed)?;
         for stanza in stanzas.drain(..count) {
+            stanza.mark_written();
             if let Some(condition) = stanza.error_condition() {
                 handle.metrics().error_sent(condition);
             }
