@@ -6,8 +6,9 @@
 //! `cargo bench --bench daemon_alone -- [--inflight 1,64,1k,10k] [--sizes 100,10kB,200kB]
 //! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH] [--store off|on|both]`.
 //! Without --inflight and --sizes: every in-flight count at 100 B bodies, then every body
-//! size at 64 in flight. `--store both` measures each setting without, then with, a
-//! delivery log (`[store]`); its rows say `+ store`.
+//! size at 64 in flight. `--store both` measures each setting with two daemons side by side,
+//! one without and one with a delivery log (`[store]`), their rounds alternated; the rows of
+//! the second say `+ store`, and a last table gives the store's cost.
 
 #[path = "daemon_alone/bare.rs"]
 mod bare;
@@ -60,6 +61,8 @@ struct Row {
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     daemon_us: u64,
+    /// Of it, the store's writer thread.
+    writer_us: u64,
     /// This process: the synthetic XEP-0114 server, or the bare client.
     driver_us: u64,
     sink_us: u64,
@@ -71,6 +74,7 @@ impl Cpu {
     fn now(daemon: &Daemon, sink: &SinkProcess, origin: Instant) -> Cpu {
         Cpu {
             daemon_us: common::cpu_us(daemon.pid),
+            writer_us: common::thread_cpu_us(daemon.pid, "store-writer"),
             driver_us: common::cpu_us(std::process::id()),
             sink_us: common::cpu_us(sink.pid()),
             wall_us: origin.elapsed().as_micros() as u64,
@@ -82,6 +86,7 @@ impl Cpu {
     /// process gone meanwhile reads 0, and adds nothing rather than wrapping around).
     fn add(&mut self, later: Cpu, earlier: Cpu, posts: u64) {
         self.daemon_us += later.daemon_us.saturating_sub(earlier.daemon_us);
+        self.writer_us += later.writer_us.saturating_sub(earlier.writer_us);
         self.driver_us += later.driver_us.saturating_sub(earlier.driver_us);
         self.sink_us += later.sink_us.saturating_sub(earlier.sink_us);
         self.wall_us += later.wall_us.saturating_sub(earlier.wall_us);
@@ -149,98 +154,169 @@ async fn run(args: &Args) {
     };
     let mut rows = Vec::new();
     for (in_flight, body) in configs {
-        for &store in stores {
-            rows.push(measure(&binary, in_flight, body, store, &plan).await);
-        }
+        rows.extend(measure(&binary, in_flight, body, stores, &plan).await);
     }
     print_table(&rows);
+    if stores.len() == 2 {
+        print_store_ratio(&rows);
+    }
 }
 
-async fn measure(binary: &Path, in_flight: usize, body: usize, store: bool, plan: &Plan) -> Row {
+/// One daemon of a measurement, with the synthetic server's end of its stream.
+struct Measured {
+    daemon: Daemon,
+    load: synthetic_server::ComponentLoad,
+    row: Row,
+}
+
+/// Measures one setting: a daemon for each of `stores` (without a store, with one), all
+/// started at once against the same sink, their rounds alternated with the bare client's
+/// (daemon, daemon with a store, bare, ...), so that a drift of the machine meets them all.
+async fn measure(
+    binary: &Path,
+    in_flight: usize,
+    body: usize,
+    stores: &[bool],
+    plan: &Plan,
+) -> Vec<Row> {
     println!(
         "\n== {in_flight} in flight, {} bodies{} == (load average {})",
         size_label(body),
-        if store { ", with a store" } else { "" },
+        match stores {
+            [false, true] => ", without and with a store, rounds alternated",
+            [true] => ", with a store",
+            _ => "",
+        },
         common::loadavg()
     );
     let sink = SinkProcess::start(body);
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the synthetic XEP-0114 server");
-    let config = DaemonConfig {
-        server_port: listener.local_addr().expect("its address").port(),
-        domain: synthetic_server::DOMAIN,
-        sink_port: sink.port,
-        max_in_flight: in_flight.max(256),
-        store,
-    };
-    let mut daemon = Daemon::start(binary, &config);
-    let (tcp, leftover) = match synthetic_server::accept(&listener, Duration::from_secs(15)).await {
-        Ok(accepted) => accepted,
-        Err(error) => panic!("{error}\n{}", daemon.log()),
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle_kb = daemon.rss_kb();
     let slots = in_flight as u32;
-    let mut load = synthetic_server::ComponentLoad::new(tcp, leftover, slots, body);
+    let mut measured = Vec::new();
+    for &store in stores {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the synthetic XEP-0114 server");
+        let config = DaemonConfig {
+            server_port: listener.local_addr().expect("its address").port(),
+            domain: synthetic_server::DOMAIN,
+            sink_port: sink.port,
+            max_in_flight: in_flight.max(256),
+            store,
+        };
+        let daemon = Daemon::start(binary, &config);
+        let (tcp, leftover) =
+            match synthetic_server::accept(&listener, Duration::from_secs(15)).await {
+                Ok(accepted) => accepted,
+                Err(error) => panic!("{error}\n{}", daemon.log()),
+            };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let row = Row {
+            store,
+            in_flight,
+            body,
+            daemon: Vec::new(),
+            bare: Vec::new(),
+            idle_kb: daemon.rss_kb(),
+            peak_kb: 0,
+            post_bytes: (0.0, 0.0),
+            cpu: [Cpu::default(); 2],
+            warnings: 0,
+        };
+        let load = synthetic_server::ComponentLoad::new(tcp, leftover, slots, body);
+        measured.push(Measured { daemon, load, row });
+    }
     let bare = bare::BareClient::new(sink.port, in_flight, body);
     // Warm-up: connection pools fill, allocators grow; not counted.
-    load.round(slots, plan.warmup, plan.drain).await;
+    for m in &mut measured {
+        m.load.round(slots, plan.warmup, plan.drain).await;
+    }
     bare.round(slots, plan.warmup, plan.drain).await;
-    let mut row = Row {
-        store,
-        in_flight,
-        body,
-        daemon: Vec::new(),
-        bare: Vec::new(),
-        idle_kb,
-        peak_kb: 0,
-        post_bytes: (0.0, 0.0),
-        cpu: [Cpu::default(); 2],
-        warnings: 0,
-    };
     let origin = Instant::now();
-    let mut posts = [(0u64, 0u64); 2];
-    let profile = plan.perf.as_deref().map(|out| daemon.start_profile(out));
+    let mut posts = vec![[(0u64, 0u64); 2]; measured.len()];
+    // The profile is of the last daemon: the one with a store, when there are two.
+    let profile = plan
+        .perf
+        .as_deref()
+        .and_then(|out| measured.last().map(|m| m.daemon.start_profile(out)));
     for round in 1..=plan.rounds {
+        for (m, posts) in measured.iter_mut().zip(&mut posts) {
+            let before = sink.stats().await;
+            let cpu_before = Cpu::now(&m.daemon, &sink, origin);
+            let a = m.load.round(slots, plan.secs, plan.drain).await;
+            let cpu_after = Cpu::now(&m.daemon, &sink, origin);
+            let after = sink.stats().await;
+            m.row.cpu[0].add(cpu_after, cpu_before, after.0 - before.0);
+            let label = if m.row.store { "+ store" } else { "" };
+            println!("{}", a.line(&format!("daemon {label} #{round}")));
+            posts[0] = add(posts[0], diff(after, before));
+            m.row.daemon.push(a);
+        }
         let before = sink.stats().await;
-        let cpu_before = Cpu::now(&daemon, &sink, origin);
-        let a = load.round(slots, plan.secs, plan.drain).await;
-        let cpu_middle = Cpu::now(&daemon, &sink, origin);
-        let middle = sink.stats().await;
+        let cpu_before: Vec<Cpu> = measured
+            .iter()
+            .map(|m| Cpu::now(&m.daemon, &sink, origin))
+            .collect();
         let b = bare.round(slots, plan.secs, plan.drain).await;
-        let cpu_after = Cpu::now(&daemon, &sink, origin);
         let after = sink.stats().await;
-        row.cpu[0].add(cpu_middle, cpu_before, middle.0 - before.0);
-        row.cpu[1].add(cpu_after, cpu_middle, after.0 - middle.0);
-        println!("{}", a.line(&format!("daemon  #{round}")));
         println!("{}", b.line(&format!("bare    #{round}")));
-        posts[0] = add(posts[0], diff(middle, before));
-        posts[1] = add(posts[1], diff(after, middle));
-        row.daemon.push(a);
-        row.bare.push(b);
+        for ((m, posts), cpu_before) in measured.iter_mut().zip(&mut posts).zip(cpu_before) {
+            let cpu_after = Cpu::now(&m.daemon, &sink, origin);
+            m.row.cpu[1].add(cpu_after, cpu_before, after.0 - before.0);
+            posts[1] = add(posts[1], diff(after, before));
+            m.row.bare.push(b.clone());
+        }
     }
     if let Some(perf) = profile {
         Daemon::stop_profile(perf);
     }
-    row.peak_kb = daemon.peak_rss_kb();
-    row.post_bytes = (mean(posts[0]), mean(posts[1]));
-    println!(
-        "daemon RSS idle {:.1} MiB, peak {:.1} MiB; mean POST body: daemon {:.0} B, bare {:.0} B; \
-         load average {}",
-        mib(row.idle_kb),
-        mib(row.peak_kb),
-        row.post_bytes.0,
-        row.post_bytes.1,
-        common::loadavg()
-    );
-    daemon.stop(); // first, so that it closes the stream itself (no warning for a lost link)
-    drop(load);
-    row.warnings = daemon.warnings();
-    if row.warnings > 0 {
-        println!("{}", daemon.log());
+    let mut rows = Vec::new();
+    for (mut m, posts) in measured.into_iter().zip(posts) {
+        m.row.peak_kb = m.daemon.peak_rss_kb();
+        m.row.post_bytes = (mean(posts[0]), mean(posts[1]));
+        println!(
+            "daemon{} RSS idle {:.1} MiB, peak {:.1} MiB; mean POST body: daemon {:.0} B, bare {:.0} B; \
+             load average {}",
+            if m.row.store { " with a store" } else { "" },
+            mib(m.row.idle_kb),
+            mib(m.row.peak_kb),
+            m.row.post_bytes.0,
+            m.row.post_bytes.1,
+            common::loadavg()
+        );
+        m.daemon.stop(); // first, so that it closes the stream itself (no warning for a lost link)
+        drop(m.load);
+        m.row.warnings = m.daemon.warnings();
+        if m.row.warnings > 0 {
+            println!("{}", m.daemon.log());
+        }
+        rows.push(m.row);
     }
-    row
+    rows
+}
+
+/// With `--store both`: what the store leaves of the daemon's rate and what it adds to its
+/// CPU, each setting's two daemons measured in the same alternated rounds.
+fn print_store_ratio(rows: &[Row]) {
+    println!("\nThe store's cost (rounds alternated: each pair ran side by side)");
+    println!(
+        "| in flight | body | stanzas/s, no store | with store | ratio | daemon CPU µs/msg, no store | with store | difference | of it, the writer thread |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for pair in rows.chunks(2) {
+        let [without, with] = pair else { continue };
+        let (a, _, _) = medians(&without.daemon);
+        let (b, _, _) = medians(&with.daemon);
+        let ca = without.cpu[0].per_post(without.cpu[0].daemon_us);
+        let cb = with.cpu[0].per_post(with.cpu[0].daemon_us);
+        println!(
+            "| {} | {} | {a:.0} | {b:.0} | {:.0} % | {ca:.1} | {cb:.1} | {:+.1} | {:.1} |",
+            without.in_flight,
+            size_label(without.body),
+            100.0 * b / a,
+            cb - ca,
+            with.cpu[0].per_post(with.cpu[0].writer_us),
+        );
+    }
 }
 
 /// The in-flight column: the count, and whether the daemon kept a delivery log.

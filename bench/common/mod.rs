@@ -233,7 +233,27 @@ pub fn loadavg() -> String {
 /// so the figure moves in steps of 10 ms: a round of a few seconds at thousands of
 /// exchanges a second still resolves it well below a microsecond each.
 pub fn cpu_us(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu_us(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time used so far by the threads of `pid` named `name` (`store-writer`, ...), in µs.
+#[allow(dead_code)] // daemon_alone's, not through_prosody's
+pub fn thread_cpu_us(pid: u32, name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .map(|task| stat_cpu_us(&task.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+/// utime + stime of a `/proc/…/stat` file, in µs.
+fn stat_cpu_us(path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0;
     };
     // The command name (field 2) may hold spaces; count fields after its closing ')'.
