@@ -88,6 +88,11 @@ impl Prosody {
         self.process.path("prosody.cfg.lua")
     }
 
+    /// The prosody process itself (a benchmark reads its CPU time from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        prosody_pid(&self.process)
+    }
+
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.process.is_running()
@@ -242,15 +247,22 @@ fn kill9(process: &mut ServerProcess) {
     process.reap();
 }
 
-/// Sends a signal to the real prosody process (runuser's child when run via runuser).
+/// The real prosody process (runuser's child when run via runuser).
+fn prosody_pid(process: &ServerProcess) -> Option<u32> {
+    let child = process.child_id()?;
+    let pidfile = || fs::read_to_string(process.path("prosody.pid")).ok();
+    Some(
+        server_pid(child)
+            .or_else(|| pidfile()?.trim().parse().ok())
+            .unwrap_or(child),
+    )
+}
+
+/// Sends a signal to the real prosody process.
 fn signal(process: &ServerProcess, sig: &str) {
-    let Some(child) = process.child_id() else {
+    let Some(pid) = prosody_pid(process) else {
         return;
     };
-    let pidfile = || fs::read_to_string(process.path("prosody.pid")).ok();
-    let pid = server_pid(child)
-        .or_else(|| pidfile()?.trim().parse().ok())
-        .unwrap_or(child);
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
