@@ -153,7 +153,12 @@ async fn run(args: &Args, plan: &Plan, server: &prosody::Prosody, users: &[Strin
         .into_iter()
         .map(|login| login.unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail())))
         .collect();
-    let mut load = c2s::C2sLoad::new(clients, plan.window, plan.size, vec![BENCH, ECHO, PYTHON_ECHO]);
+    let mut load = c2s::C2sLoad::new(
+        clients,
+        plan.window,
+        plan.size,
+        vec![BENCH, ECHO, PYTHON_ECHO],
+    );
     wait_for_daemon(&mut load, &daemon, server).await;
     let idle_kb = daemon.rss_kb();
     let all = (plan.clients as u32) * plan.window;
@@ -193,7 +198,10 @@ async fn run(args: &Args, plan: &Plan, server: &prosody::Prosody, users: &[Strin
     );
     println!("| load | component | msgs/s | p50 / p99 ms | errors+lost | CPU: component | its sink | Prosody | total |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (label, measured) in [(&many_label, &many), (&"1 in flight (1 client)".to_string(), &one)] {
+    for (label, measured) in [
+        (&many_label, &many),
+        (&"1 in flight (1 client)".to_string(), &one),
+    ] {
         for (side, measured) in sides.iter().zip(measured) {
             summary(label, side, measured);
         }
