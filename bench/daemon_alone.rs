@@ -4,7 +4,8 @@
 //! concurrency. Rounds alternate daemon / bare client; the table quotes medians.
 //!
 //! `cargo bench --bench daemon_alone -- [--inflight 1,64,1k,10k] [--sizes 100,10kB,200kB]
-//! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH] [--store off|on|both]`.
+//! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH] [--store off|on|both]
+//! [--threads 0]` (`--threads`: the daemon's `[runtime] threads`).
 //! Without --inflight and --sizes: every in-flight count at 100 B bodies, then every body
 //! size at 64 in flight. `--store both` measures each setting with two daemons side by side,
 //! one without and one with a delivery log (`[store]`), their rounds alternated; the rows of
@@ -25,7 +26,7 @@ use common::{median, mib, size_label, Args, RoundResult};
 use tokio::net::TcpListener;
 
 const KNOWN: &[&str] = &[
-    "inflight", "sizes", "rounds", "secs", "warmup", "drain", "daemon", "perf", "store",
+    "inflight", "sizes", "rounds", "secs", "warmup", "drain", "daemon", "perf", "store", "threads",
 ];
 const IN_FLIGHT: &[usize] = &[1, 64, 1024, 10_000];
 const SIZES: &[usize] = &[100, 10_000, 200_000];
@@ -33,6 +34,8 @@ const SIZES: &[usize] = &[100, 10_000, 200_000];
 struct Plan {
     /// `--perf FILE`: record a profile of the daemon over the measured rounds.
     perf: Option<String>,
+    /// The daemon's `[runtime] threads`.
+    threads: usize,
     rounds: usize,
     secs: Duration,
     warmup: Duration,
@@ -139,6 +142,7 @@ async fn run(args: &Args) {
     };
     let plan = Plan {
         perf: args.string("perf").map(str::to_string),
+        threads: args.get("threads", 0),
         rounds: args.get("rounds", 5),
         secs: Duration::from_secs_f64(args.get("secs", 3.0)),
         warmup: Duration::from_secs_f64(args.get("warmup", 1.0)),
@@ -202,6 +206,7 @@ async fn measure(
             sink_port: sink.port,
             max_in_flight: in_flight.max(256),
             store,
+            threads: plan.threads,
         };
         let daemon = Daemon::start(binary, &config);
         let (tcp, leftover) =

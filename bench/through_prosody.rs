@@ -9,7 +9,8 @@
 //! component (its own process, one thread), and Prosody's on each side.
 //!
 //! `cargo bench --bench through_prosody -- [--clients 4] [--window 16] [--size 100]
-//! [--rounds 5] [--secs 4] [--single-secs 3] [--warmup 1] [--drain 30] [--daemon PATH]`
+//! [--rounds 5] [--secs 4] [--single-secs 3] [--warmup 1] [--drain 30] [--daemon PATH]
+//! [--threads 0]` (`--threads`: component-http's `[runtime] threads`).
 
 #[path = "through_prosody/c2s.rs"]
 mod c2s;
@@ -41,6 +42,7 @@ const KNOWN: &[&str] = &[
     "warmup",
     "drain",
     "daemon",
+    "threads",
 ];
 /// component-http's domain (A), the echo component's (B) and the Python one's (C).
 const BENCH: &str = "bench.localhost";
@@ -109,6 +111,7 @@ async fn run(args: &Args, plan: &Plan, server: &prosody::Prosody, users: &[Strin
         sink_port: sink.port,
         max_in_flight: (plan.clients * plan.window as usize).max(256),
         store: false,
+        threads: args.get("threads", 0),
     };
     let binary = common::daemon_process::binary(args);
     let mut daemon = Daemon::start(&binary, &config);

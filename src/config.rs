@@ -4,6 +4,7 @@
 mod api_section;
 mod raw;
 mod room_section;
+mod runtime_section;
 mod secret;
 mod store_section;
 mod upload_section;
@@ -22,6 +23,8 @@ use room_section::check_rooms;
 pub use room_section::{
     DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_ROOMS, DEFAULT_MAX_ROOM_OCCUPANTS, DEFAULT_REJOIN_AFTER_KICK,
 };
+use runtime_section::check_runtime;
+pub use runtime_section::RuntimeConfig;
 use secret::{post_headers, read_secret_file, signing_key};
 pub use secret::{PostUrl, Secret, SigningKey};
 use store_section::{check_queue, check_store, RawQueue};
@@ -46,6 +49,8 @@ pub struct Config {
     pub api: Option<ApiConfig>,
     /// The delivery log (`[store]`); `None`: nothing is written to disk.
     pub store: Option<StoreConfig>,
+    /// The threads that run it (`[runtime]`).
+    pub runtime: RuntimeConfig,
 }
 
 /// One component domain: its server connection and its webhook.
@@ -248,10 +253,13 @@ impl Config {
             .map(|api| check_api(api, base_dir))
             .transpose()
             .map_err(|e| format!("[api]: {e}"))?;
+        let runtime = check_runtime(raw.runtime.unwrap_or_default())
+            .map_err(|e| format!("[runtime]: {e}"))?;
         Ok(Config {
             components,
             api,
             store,
+            runtime,
         })
     }
 

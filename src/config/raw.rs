@@ -9,6 +9,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::room_section::RawRoom;
+use super::runtime_section::RawRuntime;
 use super::store_section::{RawStore, WhenUnreachable};
 use crate::stanza::Kind;
 
@@ -19,6 +20,7 @@ pub(super) struct RawFile {
     pub(super) server: RawServer,
     pub(super) api: Option<RawApi>,
     pub(super) store: Option<RawStore>,
+    pub(super) runtime: Option<RawRuntime>,
     #[serde(default)]
     pub(super) component: Vec<RawComponent>,
 }

@@ -185,6 +185,48 @@ async fn sigterm_lets_slow_webhook_calls_finish_before_exit(server: Server) {
 }
 on_both_servers!(sigterm_lets_slow_webhook_calls_finish_before_exit);
 
+async fn on_one_thread_a_slow_call_holds_up_no_other(server: Server) {
+    let mut world = World::start_on(server, "").await;
+    drop(world.daemon.take());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("component-http.toml");
+    let config = config_for(&world.server, &world.webhook().url, "") + "\n[runtime]\nthreads = 1\n";
+    std::fs::write(&path, config).expect("write config");
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_component-http"))
+        .arg("--config")
+        .arg(&path)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start component-http");
+    let pid = daemon.id().expect("pid");
+    let mut alice = world.client("alice").await;
+    wait_component_online(&mut alice).await;
+    alice
+        .send("<message type='chat' to='echo@bot.localhost'><body>sleep 2</body></message>")
+        .await;
+    alice
+        .send("<message type='chat' to='other@bot.localhost'><body>quick</body></message>")
+        .await;
+    assert_eq!(body(&next_message(&mut alice).await), "Did you say quick?");
+    // Connected and answering: a runtime with workers would have started them by now.
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("its threads")
+        .count();
+    assert_eq!(threads, 1, "[runtime] threads = 1 starts no other thread");
+    assert_eq!(body(&next_message(&mut alice).await), "too late");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(WAIT, daemon.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert_eq!(status.code(), Some(0));
+}
+on_both_servers!(on_one_thread_a_slow_call_holds_up_no_other);
+
 /// Prosody only: it refuses a second connection for a domain (`conflict`); ejabberd takes both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_instance_takes_over_when_the_first_stops() {

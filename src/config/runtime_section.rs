@@ -1,0 +1,47 @@
+//! The `[runtime]` section: how many threads run the daemon's tasks, checked.
+
+use serde::{Deserialize, Serialize};
+
+/// The most worker threads `threads` may ask for.
+const MAX_THREADS: usize = 256;
+
+/// The `[runtime]` section as serde reads it.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRuntime {
+    threads: Option<usize>,
+}
+
+/// The threads that run the daemon's tasks (`[runtime]`). The store's writer and the
+/// store's reads have threads of their own whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RuntimeConfig {
+    /// 0 (the default): one worker thread per core. 1: every task on the one thread that
+    /// started the daemon, with no hand-off between threads: less CPU per message, and a
+    /// ceiling of what one core can do. N: N worker threads.
+    pub threads: usize,
+}
+
+pub(super) fn check_runtime(raw: RawRuntime) -> Result<RuntimeConfig, String> {
+    let threads = raw.threads.unwrap_or(0);
+    if threads > MAX_THREADS {
+        return Err(format!(
+            "key 'threads': {threads} is more than {MAX_THREADS} (0: one per core)"
+        ));
+    }
+    Ok(RuntimeConfig { threads })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_default_to_one_per_core_and_are_bounded() {
+        let checked = |threads| check_runtime(RawRuntime { threads });
+        assert_eq!(checked(None), Ok(RuntimeConfig { threads: 0 }));
+        assert_eq!(checked(Some(1)), Ok(RuntimeConfig { threads: 1 }));
+        let refused = checked(Some(100_000)).expect_err("too many");
+        assert!(refused.contains("'threads'"), "{refused}");
+    }
+}
