@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench daemon_alone -- [--inflight 1,64,1k,10k] [--sizes 100,10kB,200kB]
 //! [--rounds 5] [--secs 3] [--warmup 1] [--drain 30] [--daemon PATH] [--store off|on|both]
-//! [--threads 0]` (`--threads`: the daemon's `[runtime] threads`).
+//! [--threads N]` (`--threads`: the daemon's `[runtime] threads`; without it, its default).
 //! Without --inflight and --sizes: every in-flight count at 100 B bodies, then every body
 //! size at 64 in flight. `--store both` measures each setting with two daemons side by side,
 //! one without and one with a delivery log (`[store]`), their rounds alternated; the rows of
@@ -34,8 +34,8 @@ const SIZES: &[usize] = &[100, 10_000, 200_000];
 struct Plan {
     /// `--perf FILE`: record a profile of the daemon over the measured rounds.
     perf: Option<String>,
-    /// The daemon's `[runtime] threads`.
-    threads: usize,
+    /// The daemon's `[runtime] threads`; None: its default.
+    threads: Option<usize>,
     rounds: usize,
     secs: Duration,
     warmup: Duration,
@@ -142,7 +142,7 @@ async fn run(args: &Args) {
     };
     let plan = Plan {
         perf: args.string("perf").map(str::to_string),
-        threads: args.get("threads", 0),
+        threads: args.optional("threads"),
         rounds: args.get("rounds", 5),
         secs: Duration::from_secs_f64(args.get("secs", 3.0)),
         warmup: Duration::from_secs_f64(args.get("warmup", 1.0)),

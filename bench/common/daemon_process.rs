@@ -21,8 +21,8 @@ pub struct DaemonConfig<'a> {
     pub max_in_flight: usize,
     /// With a delivery log (`[store]`, a file in the daemon's temp dir).
     pub store: bool,
-    /// `[runtime] threads` (0: one per core, 1: one thread).
-    pub threads: usize,
+    /// `[runtime] threads` (0: one per core, 1: one thread); None: the binary's default.
+    pub threads: Option<usize>,
 }
 
 pub struct Daemon {
@@ -72,10 +72,9 @@ impl Daemon {
         };
         // Only when asked, so that an older binary (`--daemon`), which knows no
         // `[runtime]`, still starts.
-        let text = if config.threads == 0 {
-            text
-        } else {
-            format!("{text}\n[runtime]\nthreads = {}\n", config.threads)
+        let text = match config.threads {
+            None => text,
+            Some(threads) => format!("{text}\n[runtime]\nthreads = {threads}\n"),
         };
         fs::write(&path, text).expect("write the daemon's config");
         let log = File::create(dir.path().join("daemon.log")).expect("create the daemon's log");

@@ -58,6 +58,13 @@ impl Args {
         self.values.get(key).map(String::as_str)
     }
 
+    /// The value of `--key`, if given.
+    pub fn optional<T: FromStr>(&self, key: &str) -> Option<T> {
+        let text = self.values.get(key)?;
+        let value = text.parse();
+        Some(value.unwrap_or_else(|_| panic!("--{key} {text:?}: not a valid value")))
+    }
+
     /// The value of `--key`, or `default`.
     pub fn get<T: FromStr>(&self, key: &str, default: T) -> T {
         match self.values.get(key) {

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use super::c2s_probe::{logs_in, offers_sasl};
 use super::process_tree::{descendants, signal, wait_gone, Proc};
 use super::server_process::{
-    find_in_path, running_as_root, start_on_free_ports, Readiness, ServerProcess, StartError,
+    find_in_path, free_port, running_as_root, start_on_free_ports, Readiness, ServerProcess,
+    StartError,
 };
 use node_config::ctl;
 
@@ -57,7 +58,8 @@ pub struct Ejabberd {
     process: ServerProcess,
     /// Client-to-server port on 127.0.0.1 (users are on host "localhost").
     pub c2s_port: u16,
-    /// XEP-0114 component port on 127.0.0.1 (open only if a component is configured).
+    /// XEP-0114 component port on 127.0.0.1 (open only if a component is configured): the
+    /// first component's; see `component_port_for` for the others.
     pub component_port: u16,
     /// HTTP port on 127.0.0.1 (mod_http_upload's PUT and GET URLs point at it).
     pub http_port: u16,
@@ -65,7 +67,11 @@ pub struct Ejabberd {
     dist_port: u16,
     /// The Erlang node name, unique per server (tests run in parallel).
     node: String,
-    has_components: bool,
+    /// Each component domain and the port of its own `ejabberd_service` listener. One
+    /// listener per domain: a component authenticated on a listener gets the routes of
+    /// every domain that listener serves (ejabberd_service registers all its `hosts`), so
+    /// with two domains on one listener each component would get the other's stanzas too.
+    components: Vec<(String, u16)>,
     ejabberdctl: PathBuf,
     /// The registered users and their passwords: after a restart, ready means they log in.
     users: Vec<(String, String)>,
@@ -109,7 +115,7 @@ impl Ejabberd {
             http_port: 0,
             dist_port: 0,
             node: format!("ctest_{}_{serial}@{HOST}", std::process::id()),
-            has_components: !components.is_empty(),
+            components: Vec::new(),
             ejabberdctl,
             users: users
                 .iter()
@@ -123,6 +129,19 @@ impl Ejabberd {
                 server.dist_port,
                 server.http_port,
             ] = ports;
+            // The first component on `component_port`, each other on a port of its own.
+            server.components = components
+                .iter()
+                .enumerate()
+                .map(|(i, (domain, _))| {
+                    let port = if i == 0 {
+                        server.component_port
+                    } else {
+                        free_port()
+                    };
+                    (domain.to_string(), port)
+                })
+                .collect();
             server.write_config(components, extra_yaml);
             server.process.chown("ejabberd:ejabberd");
             server.spawn().inspect_err(|_| server.kill9())
@@ -197,6 +216,16 @@ impl Ejabberd {
         self.ensure_users();
     }
 
+    /// The XEP-0114 port on 127.0.0.1 of component `domain`, one of those it was started
+    /// with (each has a listener of its own).
+    pub fn component_port_for(&self, domain: &str) -> u16 {
+        self.components
+            .iter()
+            .find(|(known, _)| known == domain)
+            .map(|(_, port)| *port)
+            .unwrap_or_else(|| panic!("ejabberd was not started with component {domain}"))
+    }
+
     /// The last lines of ejabberd's logs, for panic messages.
     pub fn log_tail(&self) -> String {
         self.process.log_tail()
@@ -207,6 +236,15 @@ impl Ejabberd {
     /// killing or dropping the server ends exactly these.
     pub fn process_tree(&self) -> Vec<Proc> {
         process_tree(&self.process)
+    }
+
+    /// The Erlang VM (beam.smp), the server proper: a benchmark reads its CPU time from
+    /// /proc.
+    pub fn pid(&self) -> Option<u32> {
+        self.process_tree()
+            .into_iter()
+            .find(|process| process.is_beam())
+            .map(|process| process.pid())
     }
 
     /// `ejabberdctl` with this server's config, spool and logs.
@@ -297,8 +335,8 @@ impl Ejabberd {
             ("ejabberd_c2s", self.c2s_port),
             ("ejabberd_http", self.http_port),
         ];
-        if self.has_components {
-            wanted.push(("ejabberd_service", self.component_port));
+        for (_, port) in &self.components {
+            wanted.push(("ejabberd_service", *port));
         }
         let c2s_port = self.c2s_port;
         self.process.wait_ready(START_TIMEOUT, &wanted, |p| {

@@ -17,6 +17,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// Whether this is the Erlang VM (beam.smp), the server proper.
     pub fn is_beam(&self) -> bool {
         self.is_beam_smp

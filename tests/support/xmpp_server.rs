@@ -57,6 +57,11 @@ impl Server {
     //   `conflict` stream error; ejabberd accepts them all and spreads stanzas among them
     //   (at random, or per `domain_balancing`): tests/e2e/instances.rs and the standby
     //   tests in reliability.rs rely on both.
+    // - Several component domains: Prosody serves them all on one port, each connection
+    //   getting only the domain it authenticated as; ejabberd gives a component every
+    //   domain of the `ejabberd_service` listener it authenticated on, whatever their
+    //   passwords, so the harness gives each domain a listener of its own.
+    //   -> `component_port_for`
     // - Group chat (conference.localhost, no MAM on either): Prosody 0.12 adds an XEP-0421
     //   `<occupant-id>` to every groupchat message and occupant presence; ejabberd 23.01
     //   has no occupant-id at all. Neither adds an XEP-0359 `<stanza-id by=room>` to a
@@ -133,6 +138,24 @@ impl XmppServer {
         match self {
             XmppServer::Prosody(s) => s.component_port,
             XmppServer::Ejabberd(s) => s.component_port,
+        }
+    }
+
+    /// The XEP-0114 port of component `domain` (Prosody: one port for all; ejabberd: a
+    /// listener per component, see `Ejabberd::component_port_for`).
+    pub fn component_port_for(&self, domain: &str) -> u16 {
+        match self {
+            XmppServer::Prosody(s) => s.component_port,
+            XmppServer::Ejabberd(s) => s.component_port_for(domain),
+        }
+    }
+
+    /// The server process proper (prosody, or ejabberd's beam.smp), if running: a
+    /// benchmark reads its CPU time from /proc.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            XmppServer::Prosody(s) => s.pid(),
+            XmppServer::Ejabberd(s) => s.pid(),
         }
     }
 

@@ -35,18 +35,14 @@ listen:
              request_handlers:\n      /upload: mod_http_upload\n",
             self.http_port
         ));
-        if !components.is_empty() {
+        // One listener per component (see `Ejabberd::components`).
+        for ((domain, secret), (_, port)) in components.iter().zip(&self.components) {
             yml.push_str(&format!(
-                "  - port: {}\n    ip: \"127.0.0.1\"\n    module: ejabberd_service\n    hosts:\n",
-                self.component_port
+                "  - port: {port}\n    ip: \"127.0.0.1\"\n    module: ejabberd_service\n    \
+                 hosts:\n      {}:\n        password: {}\n",
+                quoted(domain),
+                quoted(secret)
             ));
-            for (domain, secret) in components {
-                yml.push_str(&format!(
-                    "      {}:\n        password: {}\n",
-                    quoted(domain),
-                    quoted(secret)
-                ));
-            }
         }
         // Users are registered with `ejabberdctl register` (no in-band registration).
         // PLAIN is offered on the unencrypted stream as long as TLS is not required.

@@ -1,10 +1,10 @@
-//! The real c2s clients of the through-Prosody benchmark, and the load they carry.
+//! The real c2s clients of the through-server benchmarks, and the load they carry.
 //!
 //! A raw client (plaintext stream, SASL PLAIN, resource binding, initial presence, then
 //! bytes) rather than tokio-xmpp's: after login it must push and read thousands of stanzas
 //! a second without building a DOM for each, so that it costs next to nothing beside
-//! Prosody and the daemon on a 2-core machine; and the benchmark needs exact control of how
-//! many stanzas are outstanding. It is still a real client: Prosody authenticates it, binds
+//! the server and the daemon on a 2-core machine; and the benchmark needs exact control of how
+//! many stanzas are outstanding. It is still a real client: the server authenticates it, binds
 //! its resource and routes every stanza through its c2s code.
 //!
 //! Matching answers: client i keeps `window` slots; slot k sends to `s{k}@DOMAIN`, and the

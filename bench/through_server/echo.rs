@@ -1,5 +1,5 @@
-//! The ceiling of the through-Prosody benchmark: a minimal external component with no HTTP.
-//! It connects to Prosody's component port like component-http (XEP-0114 header, SHA-1
+//! The ceiling of the through-server benchmarks: a minimal external component with no HTTP.
+//! It connects to the server's component port like component-http (XEP-0114 header, SHA-1
 //! handshake), then answers every message immediately with to and from swapped and the same
 //! body, byte for byte: no DOM, no JSON, no HTTP, one write per batch of answers read
 //! together. Messages of type `error` are not answered (no loops). It runs as a child
@@ -53,7 +53,7 @@ impl EchoProcess {
                 let mut command = Command::new("python3");
                 command.arg(concat!(
                     env!("CARGO_MANIFEST_DIR"),
-                    "/bench/through_prosody/echo.py"
+                    "/bench/through_server/echo.py"
                 ));
                 command
             }

@@ -1,8 +1,8 @@
-"""The second ceiling of the through-Prosody benchmark: the echo component a user would write
-in Python in an afternoon (asyncio, regular expressions, no XML parser, no HTTP). It connects
-to the server's component port (XEP-0114), answers every message with to and from swapped
-and the same body, and skips those of type error. It prints `connected` once the handshake
-is accepted, then answers until the stream closes.
+"""The second ceiling of the through-server benchmarks (Prosody, ejabberd): the echo
+component a user would write in Python in an afternoon (asyncio, regular expressions, no XML
+parser, no HTTP). It connects to the server's component port (XEP-0114), answers every
+message with to and from swapped and the same body, and skips those of type error. It prints
+`connected` once the handshake is accepted, then answers until the stream closes.
 
 python3 echo.py PORT DOMAIN SECRET
 """

@@ -1,0 +1,25 @@
+//! The end-to-end benchmark through a real ejabberd: c2s clients → ejabberd →
+//! component-http → webhook sink → back, against a Rust and a Python echo component
+//! through the same ejabberd in the same run, with the CPU each process uses per message.
+//! The procedure, shared with through_prosody.rs, is in through_server/run.rs.
+//!
+//! `cargo bench --bench through_ejabberd -- [--clients 4] [--window 16] [--size 100]
+//! [--rounds 5] [--secs 4] [--single-secs 3] [--warmup 1] [--drain 30] [--daemon PATH]
+//! [--threads N]` (`--threads`: component-http's `[runtime] threads`; without it, its
+//! default).
+
+#[path = "through_server/c2s.rs"]
+mod c2s;
+mod common;
+#[path = "through_server/echo.rs"]
+mod echo;
+#[path = "through_server/measure.rs"]
+mod measure;
+#[path = "through_server/run.rs"]
+mod run;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+fn main() {
+    run::main_through(support::xmpp_server::Server::Ejabberd, "through_ejabberd");
+}
