@@ -32,6 +32,21 @@ use std::future::Future;
 pub use component::RunError;
 pub use config::Config;
 
+/// The async runtime `run` is meant to be driven by, as `[runtime] threads` asks: 1 runs
+/// every task on the thread that calls `block_on`, 0 one worker per core, N N workers.
+pub fn runtime(config: &config::RuntimeConfig) -> std::io::Result<tokio::runtime::Runtime> {
+    match config.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Runtime::new(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+}
+
 /// Serves every configured component (and the HTTP API, when configured) until `shutdown`
 /// completes (then drains and returns `Ok`), or until one of them meets an error that
 /// retrying cannot fix.

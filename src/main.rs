@@ -101,26 +101,13 @@ fn serve(path: Option<PathBuf>) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     raise_descriptor_limit();
-    let runtime = runtime(config.runtime.threads).context("cannot start the async runtime")?;
+    let runtime =
+        component_http::runtime(&config.runtime).context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
         component_http::run(config, shutdown).await?;
         anyhow::Ok(())
     })
-}
-
-/// The async runtime of `[runtime] threads`: 1 runs every task on this thread.
-fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    match threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        0 => tokio::runtime::Runtime::new(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-    }
 }
 
 /// Every connection costs a descriptor: take all the kernel allows (the hard limit), so that
