@@ -245,7 +245,6 @@ impl Dispatcher {
             Work::Post {
                 json: Bytes::from(body.json),
                 has_body: body.has_body,
-                quoted: inbound.body().map(String::into_boxed_str),
             }
         };
         // One room is one conversation; an occupant's private messages are their own.

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use component_http::config::DEFAULT_MAX_DEPTH;
 use component_http::stanza::fields::{stanza_from_fields, Defaults, NoRooms, SendPolicy};
-use component_http::stanza::request::{request_body, RoomFields};
+use component_http::stanza::request::{request_body, Quoted, RoomFields};
 use component_http::stanza::{Inbound, Kind};
 use component_http::xml::document::parse_stanza;
 use serde_json::{json, Value};
@@ -191,7 +191,7 @@ fn the_schemas_reply_examples_are_accepted_by_the_library() {
         from: "echo@bot.example.com",
         iq_type: "result",
         iq_id: Some("q1"),
-        quoted: Some("Hello"),
+        quoted: Quoted::Text("Hello"),
     };
     for example in examples("reply") {
         let fields = example.as_object().expect("an object");

@@ -22,7 +22,7 @@ use crate::handle::pending_iqs::new_api_id;
 use crate::handle::{ComponentHandle, QueueError};
 use crate::stanza::attachment::{split_file, PendingFile};
 use crate::stanza::fields::{stanza_from_fields, text, Defaults, ReplyError};
-use crate::stanza::request::WebhookRequest;
+use crate::stanza::request::{Quoted, WebhookRequest};
 use crate::stanza::{Inbound, Kind};
 use crate::xml::set_attr;
 
@@ -91,7 +91,7 @@ fn prepare(state: &ApiState, body: Bytes) -> Result<Ready<'_>, ApiError> {
         from: component.domain(),
         iq_type: "get",
         iq_id: Some(&id),
-        quoted: None,
+        quoted: Quoted::Nothing,
     };
     let policy = component.send_policy();
     let stanza = stanza_from_fields(&fields, &defaults, &policy).map_err(field_error)?;

@@ -7,6 +7,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::conversation::Conversation;
 use super::fairness::Held;
+use crate::stanza::request::Quoted;
 use crate::stanza::{Head, Kind};
 use crate::store::{now_ms, Received};
 
@@ -35,8 +36,6 @@ pub(super) enum Work {
     Post {
         json: Bytes,
         has_body: bool,
-        /// A message's body, which a reply with `fallback: true` quotes (XEP-0461).
-        quoted: Option<Box<str>>,
     },
     /// Refused in its turn, so that the conversation's answers stay in order.
     TooLarge,
@@ -88,7 +87,6 @@ impl Call {
                 json: record.request,
                 // The typing notice is for a chat user waiting now, not for a redelivery.
                 has_body: false,
-                quoted: None,
             },
             key,
             conversation: ordered.then_some(key),
@@ -119,11 +117,12 @@ impl Call {
         }
     }
 
-    /// The body a reply with `fallback: true` quotes.
-    pub(super) fn quoted(&self) -> Option<&str> {
+    /// The body a reply with `fallback: true` quotes: read from the request when one does
+    /// (so a redelivered or replayed call quotes it too).
+    pub(super) fn quoted(&self) -> Quoted<'_> {
         match &self.work {
-            Work::Post { quoted, .. } => quoted.as_deref(),
-            Work::TooLarge => None,
+            Work::Post { json, .. } => Quoted::Request(json),
+            Work::TooLarge => Quoted::Nothing,
         }
     }
 

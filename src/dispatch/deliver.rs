@@ -13,6 +13,7 @@ use crate::deadline::after;
 use crate::stanza::error::StanzaError;
 use crate::stanza::receipt::receipt;
 use crate::stanza::reply::{answer_quoting, Answer, WebhookOutcome};
+use crate::stanza::request::Quoted;
 use crate::stanza::Head;
 use crate::store::{AttemptLog, Finished, Status};
 use crate::upload::file_answer;
@@ -21,12 +22,8 @@ use crate::xml::outgoing::Written;
 
 impl Inner {
     pub(super) async fn deliver(&self, call: &mut Call, watch: &mut Watch) {
-        let (json, has_body, quoted) = match &mut call.work {
-            Work::Post {
-                json,
-                has_body,
-                quoted,
-            } => (json.clone(), *has_body, quoted.take()),
+        let (json, has_body) = match &call.work {
+            Work::Post { json, has_body } => (json.clone(), *has_body),
             Work::TooLarge => {
                 let inbound = &call.head;
                 let answer = self.refuse(
@@ -42,7 +39,7 @@ impl Inner {
         // them at once, which keeps each conversation in order.
         if let Some(queue) = self.queue.as_ref().filter(|q| q.is_active()) {
             if call.may_be_queued() {
-                self.park(queue, call, json, quoted, None, Vec::new()).await;
+                self.park(queue, call, json, None, Vec::new()).await;
                 return;
             }
         }
@@ -101,18 +98,18 @@ impl Inner {
                 if typed {
                     self.queue(inbound, chat_state(inbound, "active"));
                 }
-                self.park(queue, call, json, quoted, Some(delivery.outcome), log)
+                self.park(queue, call, json, Some(delivery.outcome), log)
                     .await;
                 return;
             }
         }
-        let answer = self.answer(call, quoted.as_deref(), &delivery);
+        let answer = self.answer(call, call.quoted(), &delivery);
         self.finish(call, log, answer, Some(&delivery), typed, watch)
             .await;
     }
 
     /// The answer to `delivery`, with its receipt first; its troubles logged and counted.
-    pub(super) fn answer(&self, call: &Call, quoted: Option<&str>, delivery: &Delivery) -> Answer {
+    pub(super) fn answer(&self, call: &Call, quoted: Quoted<'_>, delivery: &Delivery) -> Answer {
         let inbound = &call.head;
         let policy = self.handle.send_policy();
         let mut answer = answer_quoting(inbound, quoted, &delivery.outcome, &policy);

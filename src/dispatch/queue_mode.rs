@@ -32,7 +32,6 @@ impl Inner {
         queue: &OutageQueue,
         call: &Call,
         json: Bytes,
-        quoted: Option<Box<str>>,
         last: Option<WebhookOutcome>,
         log: Vec<AttemptLog>,
     ) {
@@ -41,7 +40,6 @@ impl Inner {
             call: call.detached(Work::Post {
                 json,
                 has_body: false,
-                quoted,
             }),
             queued_at: Instant::now(),
             last,

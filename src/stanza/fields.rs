@@ -8,6 +8,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use serde_json::{Map, Value};
 
+use super::request::Quoted;
 use super::{address_on_domain, bare, normalised, rich_write, Kind, COMPONENT_NS};
 use crate::xml::document::parse_stanza;
 use crate::xml::scan::is_xml_text;
@@ -100,9 +101,9 @@ pub struct Defaults<'a> {
     pub iq_type: &'static str,
     /// The `id` of an iq without one.
     pub iq_id: Option<&'a str>,
-    /// The text a reply with `fallback: true` quotes when its `reply` has no `quote`: the
+    /// What a reply with `fallback: true` quotes when its `reply` has no `quote`: the
     /// body of the message the webhook answers.
-    pub quoted: Option<&'a str>,
+    pub quoted: Quoted<'a>,
 }
 
 /// Builds the stanza; it must be addressed to a valid JID and come from the policy's domain.

@@ -184,7 +184,7 @@ fn a_from_the_server_would_refuse_is_sent_in_its_normalised_form() {
         from: DOMAIN,
         iq_type: "result",
         iq_id: None,
-        quoted: None,
+        quoted: crate::stanza::request::Quoted::Nothing,
     };
     for (from, sent) in [
         ("bot@BOT.EXAMPLE.COM", "bot@bot.example.com"),

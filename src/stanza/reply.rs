@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::attachment::{split_file, PendingFile};
 use super::error::StanzaError;
 use super::fields::{stanza_from_fields, Defaults, ReplyError, SendPolicy};
+use super::request::Quoted;
 use super::{normalised, Head, Kind, COMPONENT_NS};
 use crate::xml::outgoing::{error_condition, OutgoingStanza};
 use crate::xml::{set_attr, XmlError};
@@ -51,14 +52,14 @@ impl Answer {
 /// Builds the answer to `inbound` from the webhook's outcome, for the component whose
 /// `policy` it is.
 pub fn answer(inbound: &Head, outcome: &WebhookOutcome, policy: &SendPolicy<'_>) -> Answer {
-    answer_quoting(inbound, None, outcome, policy)
+    answer_quoting(inbound, Quoted::Nothing, outcome, policy)
 }
 
 /// [`answer`], where a reply with `fallback: true` quotes `quoted` (the received message's
 /// body) unless its `reply` has a `quote` of its own.
 pub fn answer_quoting(
     inbound: &Head,
-    quoted: Option<&str>,
+    quoted: Quoted<'_>,
     outcome: &WebhookOutcome,
     policy: &SendPolicy<'_>,
 ) -> Answer {
@@ -149,7 +150,7 @@ pub(crate) fn answers_iq(stanza: &Element, inbound: &Head) -> bool {
 /// `quoted` as in [`answer_quoting`].
 pub fn reply_from_json(
     inbound: &Head,
-    quoted: Option<&str>,
+    quoted: Quoted<'_>,
     body: &[u8],
     policy: &SendPolicy<'_>,
 ) -> Result<Element, ReplyError> {
@@ -161,7 +162,7 @@ pub fn reply_from_json(
 /// (stanza/attachment.rs): the stanzas to send at once, and the file to upload.
 fn reply_with_file(
     inbound: &Head,
-    quoted: Option<&str>,
+    quoted: Quoted<'_>,
     body: &[u8],
     policy: &SendPolicy<'_>,
 ) -> Result<(Vec<Element>, Option<PendingFile>), ReplyError> {
@@ -180,7 +181,7 @@ fn reply_fields(body: &[u8]) -> Result<serde_json::Map<String, Value>, ReplyErro
     Ok(fields)
 }
 
-fn reply_defaults<'a>(inbound: &'a Head, quoted: Option<&'a str>) -> Defaults<'a> {
+fn reply_defaults<'a>(inbound: &'a Head, quoted: Quoted<'a>) -> Defaults<'a> {
     Defaults {
         kind: if inbound.kind() == Kind::Iq {
             Kind::Iq

@@ -3,7 +3,9 @@
 //! [`request_body`] writes the same JSON in one pass, the stanza's XML escaped straight into
 //! its JSON string, with no intermediate text.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use super::rich_read::{read_rich, RichKeys};
 use super::{Inbound, Kind};
@@ -48,6 +50,39 @@ impl<'a> WebhookRequest<'a> {
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising borrowed strings into a Vec cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// What a reply with `fallback: true` quotes when its `reply` has no `quote` (XEP-0461): the
+/// body of the message the webhook answers, found only when a reply asks for it, so that
+/// no call keeps a second copy of its body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Quoted<'a> {
+    /// Nothing to quote (an API send, a stanza that is not a message).
+    #[default]
+    Nothing,
+    /// This text.
+    Text(&'a str),
+    /// The `body` field of this webhook request JSON, as [`request_body`] wrote it.
+    Request(&'a [u8]),
+}
+
+impl<'a> Quoted<'a> {
+    /// The text to quote, if any.
+    pub fn text(self) -> Option<Cow<'a, str>> {
+        /// The one field of a request that is read back.
+        #[derive(Deserialize)]
+        struct Body {
+            body: Option<String>,
+        }
+        match self {
+            Quoted::Nothing => None,
+            Quoted::Text(text) => Some(Cow::Borrowed(text)),
+            Quoted::Request(json) => serde_json::from_slice::<Body>(json)
+                .ok()?
+                .body
+                .map(Cow::Owned),
+        }
     }
 }
 
@@ -307,6 +342,27 @@ mod tests {
         let request = request_for(&xml);
         assert_eq!(request["body"], body.as_str());
         assert!(request["stanza"].as_str().expect("text").contains(&body));
+    }
+
+    #[test]
+    fn the_quote_is_the_body_read_back_from_the_request() {
+        let quoted = |xml: &str| {
+            let inbound = Inbound::from_test_xml(xml);
+            let json = request_body(&inbound, None).json;
+            let text = Quoted::Request(&json).text().map(Cow::into_owned);
+            assert_eq!(text, inbound.body(), "{xml}");
+            text
+        };
+        let tricky = "<message to='a@bot.b' from='c@d/e'><body xml:lang='de'>hallo</body>\
+                      <body>\"a\" &amp; &lt;b&gt;\\\n\u{1F389}</body><x xmlns='urn:x'/></message>";
+        assert_eq!(quoted(tricky).as_deref(), Some("\"a\" & <b>\\\n\u{1F389}"));
+        let none = "<message to='a@bot.b' from='c@d/e'><x xmlns='urn:x'>body</x></message>";
+        assert_eq!(quoted(none), None);
+        assert_eq!(quoted("<presence to='a@bot.b' from='c@d/e'/>"), None);
+        assert_eq!(Quoted::Nothing.text(), None);
+        assert_eq!(Quoted::Text("t").text().as_deref(), Some("t"));
+        // A request that is not what request_body writes quotes nothing (never a panic).
+        assert_eq!(Quoted::Request(b"[1, 2").text(), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use minidom::Element;
 use serde_json::{Map, Value};
 
 use super::fields::ReplyError;
+use super::request::Quoted;
 use super::rich_read::{
     CHAT_STATES, CHAT_STATES_NS, CORRECT_NS, FALLBACK_NS, MARKERS_NS, MAX_RICH_ENTRIES, NICK_NS,
     OOB_NS, REACTIONS_NS, RECEIPTS_NS, REPLY_NS, RETRACT_NS,
@@ -29,7 +30,7 @@ const SHOWS: [&str; 4] = ["away", "chat", "dnd", "xa"];
 pub fn write_message(
     fields: &Map<String, Value>,
     body: Option<Cow<'_, str>>,
-    quoted: Option<&str>,
+    quoted: Quoted<'_>,
     stanza: &mut Element,
 ) -> Result<(), ReplyError> {
     let oob = object(fields, "oob")?;
@@ -45,7 +46,12 @@ pub fn write_message(
         required(reply, "id", "reply.id")?;
         string(reply, "to").map_err(|e| renamed(e, "reply.to"))?;
         let own = string(reply, "quote").map_err(|e| renamed(e, "reply.quote"))?;
-        quote = own.or(quoted).filter(|q| fallback && !q.is_empty());
+        if fallback {
+            quote = own
+                .map(Cow::Borrowed)
+                .or_else(|| quoted.text())
+                .filter(|q| !q.is_empty());
+        }
     }
     let mut body = body.or_else(|| oob_object_url.or(oob_url).map(Cow::Borrowed));
     let mut fallback_end = None;

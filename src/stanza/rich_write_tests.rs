@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::fields::{stanza_from_fields, Defaults, ReplyError};
+use super::request::Quoted;
 use super::rich_read::{read_rich, MAX_RICH_ENTRIES};
 use super::rich_tests::{message, POLICY};
 use super::{Inbound, Kind};
@@ -21,7 +22,7 @@ fn written(reply: Value, quoted: Option<&str>) -> Result<String, ReplyError> {
         from: "echo@bot.example.com",
         iq_type: "result",
         iq_id: None,
-        quoted,
+        quoted: quoted.map_or(Quoted::Nothing, Quoted::Text),
     };
     stanza_from_fields(&fields, &defaults, &POLICY).map(|s| write_stanza(&s))
 }
@@ -245,7 +246,11 @@ fn a_webhook_reply_quotes_the_message_it_answers_and_names_a_wrong_key() {
         body: body.as_bytes().to_vec(),
     };
     let quoting = r#"{"body": "pong", "reply": {"id": "m1"}, "fallback": true}"#;
-    let answered = answer_quoting(received.head(), Some("ping"), &outcome(quoting), &POLICY);
+    // The quote is read back from the request POSTed for the message, as the dispatcher
+    // does.
+    let request = super::request::request_body(&received, None);
+    let quoted = Quoted::Request(&request.json);
+    let answered = answer_quoting(received.head(), quoted, &outcome(quoting), &POLICY);
     let xml = write_stanza(&answered.stanzas[0]);
     assert!(xml.contains("<body>&gt; ping\npong</body>"), "{xml}");
     assert!(xml.contains("<body end='7' start='0'/>"), "{xml}");

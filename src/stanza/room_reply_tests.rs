@@ -141,7 +141,7 @@ fn a_send_to_a_room_is_a_groupchat_message_from_the_jid_that_joined() {
         from: "bot.example.com",
         iq_type: "get",
         iq_id: None,
-        quoted: None,
+        quoted: crate::stanza::request::Quoted::Nothing,
     };
     let send = |value: serde_json::Value| {
         let fields = value.as_object().cloned().expect("object");
