@@ -116,8 +116,15 @@ pub struct RequestBody {
 /// The JSON body POSTed for `inbound`: the base fields of [`WebhookRequest`], in its order,
 /// then those of `room` when it came from one of the bot's rooms, then the rich keys.
 pub fn request_body(inbound: &Inbound, room: Option<&RoomFields>) -> RequestBody {
+    let body = match inbound.kind() {
+        Kind::Message => inbound.body_element(),
+        _ => None,
+    };
+    // A large message is mostly its body, which the JSON holds twice (in `stanza` and in
+    // `body`): room for both at once spares the copies of growing into it.
+    let body_len: usize = body.map_or(0, |b| b.texts().map(str::len).sum());
     let mut json = JsonString {
-        out: Vec::with_capacity(256),
+        out: Vec::with_capacity(512 + 2 * body_len),
         xml_len: 0,
     };
     json.field("{\"to\":", inbound.to());
@@ -127,10 +134,6 @@ pub fn request_body(inbound: &Inbound, room: Option<&RoomFields>) -> RequestBody
     write_element(inbound.element(), COMPONENT_NS, &mut json);
     json.out.push(b'"');
     let stanza_len = json.xml_len;
-    let body = match inbound.kind() {
-        Kind::Message => inbound.body_element(),
-        _ => None,
-    };
     if let Some(body) = body {
         json.out.extend_from_slice(b",\"body\":\"");
         for text in body.texts() {
