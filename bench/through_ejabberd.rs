@@ -8,18 +8,11 @@
 //! [--threads N]` (`--threads`: component-http's `[runtime] threads`; without it, its
 //! default).
 
-#[path = "through_server/c2s.rs"]
-mod c2s;
 mod common;
-#[path = "through_server/echo.rs"]
-mod echo;
-#[path = "through_server/measure.rs"]
-mod measure;
-#[path = "through_server/run.rs"]
-mod run;
 #[path = "../tests/support/mod.rs"]
 mod support;
+mod through_server;
 
 fn main() {
-    run::main_through(support::xmpp_server::Server::Ejabberd, "through_ejabberd");
+    through_server::run::main_through(support::xmpp_server::Server::Ejabberd, "through_ejabberd");
 }

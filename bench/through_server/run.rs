@@ -11,12 +11,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::c2s;
+use super::c2s;
+use super::echo::{self, Echo, EchoProcess};
+use super::measure::{compare, summary, summary_header, Cpu, Measured, Side, COMPARE_HEADER};
 use crate::common::daemon_process::{Daemon, DaemonConfig, SECRET};
 use crate::common::sink::SinkProcess;
 use crate::common::{self, mib, size_label, Args};
-use crate::echo::{self, Echo, EchoProcess};
-use crate::measure::{compare, summary, summary_header, Cpu, Measured, Side, COMPARE_HEADER};
 use crate::support::xmpp_server::{Server, XmppServer};
 
 const KNOWN: &[&str] = &[

@@ -152,31 +152,45 @@ async fn sigterm_lets_slow_webhook_calls_finish_before_exit(server: Server) {
     let mut world = World::start_on(server, "").await;
     drop(world.daemon.take());
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("component-http.toml");
-    std::fs::write(&path, config_for(&world.server, &world.webhook().url, ""))
-        .expect("write config");
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_component-http"))
-        .arg("--config")
-        .arg(&path)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start component-http");
+    let mut daemon = start_binary(&world, dir.path(), "");
     let mut alice = world.client("alice").await;
     alice
         .send("<message type='chat' to='echo@bot.localhost'><body>sleep 2</body></message>")
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    sigterm(&daemon);
+    assert_eq!(
+        body(&next_message(&mut alice).await),
+        "too late",
+        "the in-flight call was answered"
+    );
+    exits_with_0(&mut daemon).await;
+}
+
+/// component-http as its own process (the binary), connected to the world's server and
+/// webhook, with `extra` appended to its config (written in `dir`).
+fn start_binary(world: &World, dir: &std::path::Path, extra: &str) -> tokio::process::Child {
+    let path = dir.join("component-http.toml");
+    let config = config_for(&world.server, &world.webhook().url, "") + extra;
+    std::fs::write(&path, config).expect("write config");
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_component-http"))
+        .arg("--config")
+        .arg(&path)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start component-http")
+}
+
+fn sigterm(daemon: &tokio::process::Child) {
     let pid = daemon.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
     assert!(killed.success());
-    assert_eq!(
-        body(&next_message(&mut alice).await),
-        "too late",
-        "the in-flight call was answered"
-    );
+}
+
+async fn exits_with_0(daemon: &mut tokio::process::Child) {
     let status = tokio::time::timeout(WAIT, daemon.wait())
         .await
         .expect("exits")
@@ -189,15 +203,7 @@ async fn on_one_thread_a_slow_call_holds_up_no_other(server: Server) {
     let mut world = World::start_on(server, "").await;
     drop(world.daemon.take());
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("component-http.toml");
-    let config = config_for(&world.server, &world.webhook().url, "") + "\n[runtime]\nthreads = 1\n";
-    std::fs::write(&path, config).expect("write config");
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_component-http"))
-        .arg("--config")
-        .arg(&path)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start component-http");
+    let mut daemon = start_binary(&world, dir.path(), "\n[runtime]\nthreads = 1\n");
     let pid = daemon.id().expect("pid");
     let mut alice = world.client("alice").await;
     wait_component_online(&mut alice).await;
@@ -214,16 +220,8 @@ async fn on_one_thread_a_slow_call_holds_up_no_other(server: Server) {
         .count();
     assert_eq!(threads, 1, "[runtime] threads = 1 starts no other thread");
     assert_eq!(body(&next_message(&mut alice).await), "too late");
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(WAIT, daemon.wait())
-        .await
-        .expect("exits")
-        .expect("status");
-    assert_eq!(status.code(), Some(0));
+    sigterm(&daemon);
+    exits_with_0(&mut daemon).await;
 }
 on_both_servers!(on_one_thread_a_slow_call_holds_up_no_other);
 
