@@ -54,6 +54,8 @@ mod tests {
         assert_eq!(checked(None), Ok(RuntimeConfig::default()));
         assert_eq!(checked(Some(0)), Ok(RuntimeConfig { threads: 0 }));
         assert_eq!(checked(Some(4)), Ok(RuntimeConfig { threads: 4 }));
+        assert_eq!(checked(Some(256)), Ok(RuntimeConfig { threads: 256 }));
+        assert!(checked(Some(257)).is_err(), "past the bound");
         let refused = checked(Some(100_000)).expect_err("too many");
         assert!(refused.contains("'threads'"), "{refused}");
     }

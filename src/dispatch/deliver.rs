@@ -13,7 +13,6 @@ use crate::deadline::after;
 use crate::stanza::error::StanzaError;
 use crate::stanza::receipt::receipt;
 use crate::stanza::reply::{answer_quoting, Answer, WebhookOutcome};
-use crate::stanza::request::Quoted;
 use crate::stanza::Head;
 use crate::store::{AttemptLog, Finished, Status};
 use crate::upload::file_answer;
@@ -103,16 +102,16 @@ impl Inner {
                 return;
             }
         }
-        let answer = self.answer(call, call.quoted(), &delivery);
+        let answer = self.answer(call, &delivery);
         self.finish(call, log, answer, Some(&delivery), typed, watch)
             .await;
     }
 
     /// The answer to `delivery`, with its receipt first; its troubles logged and counted.
-    pub(super) fn answer(&self, call: &Call, quoted: Quoted<'_>, delivery: &Delivery) -> Answer {
+    pub(super) fn answer(&self, call: &Call, delivery: &Delivery) -> Answer {
         let inbound = &call.head;
         let policy = self.handle.send_policy();
-        let mut answer = answer_quoting(inbound, quoted, &delivery.outcome, &policy);
+        let mut answer = answer_quoting(inbound, call.quoted(), &delivery.outcome, &policy);
         let problem = answer.problem.as_ref().map(ToString::to_string);
         for trouble in delivery.failure.iter().cloned().chain(problem) {
             self.handle.record_webhook_error(&trouble);

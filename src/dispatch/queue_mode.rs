@@ -65,7 +65,7 @@ impl Inner {
                     )),
                     attempts: 0,
                 };
-                let answer = self.answer(call, parked.call.quoted(), &delivery);
+                let answer = self.answer(call, &delivery);
                 let mut watch = self.watch();
                 self.finish(call, log, answer, Some(&delivery), false, &mut watch)
                     .await;
@@ -226,7 +226,7 @@ impl Inner {
     /// A queued message's delivery is over: its answer goes to the sender.
     async fn settle(&self, parked: Parked, delivery: &Delivery, log: Vec<AttemptLog>) {
         let call = &parked.call;
-        let answer = self.answer(call, call.quoted(), delivery);
+        let answer = self.answer(call, delivery);
         let mut watch = self.watch();
         self.finish(call, log, answer, Some(delivery), false, &mut watch)
             .await;
@@ -254,7 +254,7 @@ impl Inner {
                 attempts: 0,
             };
             let call = &parked.call;
-            let answer = self.answer(call, call.quoted(), &delivery);
+            let answer = self.answer(call, &delivery);
             let mut watch = self.watch();
             self.finish(call, Vec::new(), answer, Some(&delivery), false, &mut watch)
                 .await;
