@@ -74,6 +74,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let stopped = stopped.clone();
         tasks.spawn(async move { (domain, component.run(stopped).await) });
     }
+    let log = store.clone();
     if let Some(api) = config.api {
         let state = std::sync::Arc::new(api::ApiState::new(api, handles, metrics, store));
         let mut api_stopped = stopped.clone();
@@ -92,7 +93,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 stop.trigger();
             }
             joined = tasks.join_next() => match joined {
-                None => return outcome,
+                None => {
+                    // The process may end as soon as this returns, and the writer's last
+                    // batch with it: committed first, or a restart would deliver it again.
+                    if let Some(log) = log {
+                        let _ = tokio::task::spawn_blocking(move || log.flush()).await;
+                    }
+                    return outcome;
+                }
                 Some(Ok((_, Ok(())))) => {}
                 Some(Ok((_, Err(error)))) => {
                     stop.trigger();

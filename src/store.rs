@@ -1,11 +1,14 @@
 //! The delivery log (`[store]`): every stanza for the webhook written to one SQLite file
 //! before its first attempt, and its outcome after, so that a crash loses nothing and a
-//! failed delivery can be seen and replayed. Writes go to one writer thread, which commits
-//! what has piled up in one transaction (`writer.rs`): the stanza's path never waits on
-//! the disk. Reads (the API, the redelivery at start) use a connection of their own
-//! (`query.rs`), which WAL mode lets run beside the writer. The schema is `schema.rs`.
+//! failed delivery can be seen and replayed. Writes wait in one queue (`inbox.rs`) for the
+//! writer, which commits what has piled up in one transaction (`writer.rs`, the statements
+//! in `rows.rs`): the stanza's path never waits on the disk. Reads (the API, the
+//! redelivery at start) use a connection of their own (`query.rs`), which WAL mode lets run
+//! beside the writer. The schema is `schema.rs`.
 
+mod inbox;
 mod query;
+mod rows;
 mod schema;
 mod writer;
 
@@ -15,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 
+use inbox::{NotTaken, Writes};
 pub use query::{Detail, Filter, Summary};
-use writer::{NotTaken, Op, Writes};
+use writer::Op;
 
 use crate::config::StoreConfig;
 use crate::xml::outgoing::Written;

@@ -1,28 +1,38 @@
-//! The store's one writer: a thread that gathers writes for `batch_interval` after the
-//! first, then commits what came (at most `BATCH`) in one transaction, so that a burst of
-//! stanzas costs one sync of the disk and one wake-up of this thread. An outcome whose answer
-//! is not yet written to the server waits for it (see `Writer::commit`). Every `PRUNE_EVERY`,
-//! and after a commit that left the records over `max_size`, it prunes: finished deliveries
+//! The store's writer: the thread that gathers writes for `batch_interval` after the first,
+//! then commits what came (at most `BATCH`) in one transaction, so that a burst of stanzas
+//! costs one sync of the disk and one wake-up. It runs under `SCHED_IDLE`: the disk's work
+//! takes a core only when the daemon, the server and the webhook leave one free, so that it
+//! does not delay the stanzas it logs. A second thread at normal priority, the catch-up
+//! writer, commits instead whenever `CATCH_UP` writes wait or a flush does, so that a busy
+//! machine cannot starve the log. The two take turns on one connection, each taking the
+//! oldest writes only once it holds it, so the order holds. An outcome whose answer is not
+//! yet written to the server waits for it (see `Writer::commit`). Every `PRUNE_EVERY`, and
+//! after a commit that left the records over `max_size`, it prunes: finished deliveries
 //! older than `retention` go, then the oldest finished ones while the records take more than
 //! `max_size`. A failed commit (a full disk) is logged and counted, and the writer goes on:
 //! deliveries never wait for the log.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{now_ms, AttemptLog, Finished, Received, Status};
+use super::inbox::{inbox, Inbox, Woken, Writes};
+use super::rows::{apply, coalesce, Write};
+use super::{now_ms, AttemptLog, Finished, Received};
 use crate::config::StoreConfig;
 use crate::xml::outgoing::Written;
 
 /// Writes committed together, at most.
 const BATCH: usize = 4096;
+/// Writes waiting past which the catch-up writer commits them (at most
+/// `max_pending_writes / 2`): a few batch intervals of the fastest traffic measured.
+const CATCH_UP: usize = BATCH;
+/// Batch intervals a write may wait for the background writer before the catch-up writer
+/// commits it: what a power loss can cost when no core is free.
+const STARVED_INTERVALS: u32 = 4;
 /// How often the writer prunes while idle or busy.
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
 /// Records deleted in one statement while pruning (a short lock for the readers).
@@ -52,110 +62,125 @@ struct Writer {
     max_held: usize,
 }
 
-/// The writer's way in: a channel whose bound (`max_pending_writes`) is a count of what
-/// waits in it, so that its memory grows with what waits, not with the bound.
-pub(super) struct Writes {
-    sender: Sender<Op>,
-    pending: Arc<AtomicUsize>,
-    max: usize,
-}
+/// The connection both writer threads commit with, one at a time.
+type Shared = Arc<Mutex<Writer>>;
 
-/// Why a write was not taken.
-pub(super) enum NotTaken {
-    Full,
-    Stopped,
-}
-
-impl Writes {
-    /// Takes `op` unless `max` writes already wait; never blocks.
-    pub(super) fn try_send(&self, op: Op) -> Result<(), NotTaken> {
-        if self.pending.fetch_add(1, Ordering::Relaxed) >= self.max {
-            self.pending.fetch_sub(1, Ordering::Relaxed);
-            return Err(NotTaken::Full);
-        }
-        self.sender.send(op).map_err(|_| {
-            self.pending.fetch_sub(1, Ordering::Relaxed);
-            NotTaken::Stopped
-        })
-    }
-
-    /// Takes `op` whatever waits (a flush: one at a time per caller).
-    pub(super) fn send(&self, op: Op) -> Result<(), NotTaken> {
-        self.pending.fetch_add(1, Ordering::Relaxed);
-        self.sender.send(op).map_err(|_| NotTaken::Stopped)
-    }
-}
-
-/// Starts the writer thread; it ends when every sender is dropped.
+/// Starts the two writer threads; they end when the returned `Writes` is dropped.
 pub(super) fn start(
     connection: Connection,
     config: &StoreConfig,
     errors: Counter,
 ) -> Result<Writes, String> {
-    let (sender, receiver) = channel();
-    let pending = Arc::new(AtomicUsize::new(0));
-    let mut writer = Writer {
-        connection,
-        retention_ms: config.retention.as_millis() as i64,
-        max_size: config.max_size,
-        errors,
-        path: config.path.display().to_string(),
-        last_prune: Instant::now(),
-        batch_interval: config.batch_interval,
-        held: Vec::new(),
-        max_held: config.max_pending_writes,
-    };
+    let (writes, taken) = inbox(
+        config.max_pending_writes,
+        CATCH_UP.min(config.max_pending_writes / 2),
+        config.batch_interval * STARVED_INTERVALS,
+    );
+    let mut writer = Writer::new(connection, config, errors);
     writer.prune();
-    let taken = pending.clone();
-    std::thread::Builder::new()
-        .name("store-writer".into())
-        .spawn(move || writer.run(receiver, &taken))
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    Ok(Writes {
-        sender,
-        pending,
-        max: config.max_pending_writes,
-    })
+    let shared: Shared = Arc::new(Mutex::new(writer));
+    let spawn = |name: &str, run: fn(Shared, Inbox)| {
+        let (shared, taken) = (shared.clone(), taken.clone());
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || run(shared, taken))
+            .map_err(|e| format!("cannot start the thread {name}: {e}"))
+    };
+    spawn("store-writer", background)?;
+    spawn("store-catch-up", catch_up)?;
+    Ok(writes)
+}
+
+/// The background writer: one commit per batch interval while writes come.
+fn background(shared: Shared, inbox: Inbox) {
+    lower_priority();
+    loop {
+        // Outcomes waiting for their answer are looked at again even when nothing comes.
+        let (idle, interval) = {
+            let writer = lock(&shared);
+            let idle = if writer.held.is_empty() {
+                PRUNE_EVERY
+            } else {
+                writer.batch_interval
+            };
+            (idle, writer.batch_interval)
+        };
+        match inbox.wait(idle) {
+            // Gathers for `batch_interval` while asleep: a write pushed meanwhile does not
+            // wake this thread (one wake-up per batch, not one per stanza).
+            Woken::Work { urgent: false } => std::thread::sleep(interval),
+            Woken::Work { urgent: true } | Woken::Timeout => {}
+            Woken::Stopped => return last_commit(&shared, &inbox),
+        }
+        lock(&shared).commit_from(&inbox);
+    }
+}
+
+/// The catch-up writer: commits only what the background writer left waiting too long, a
+/// backlog, or a flush.
+fn catch_up(shared: Shared, inbox: Inbox) {
+    loop {
+        match inbox.wait_behind() {
+            Woken::Work { .. } => lock(&shared).commit_from(&inbox),
+            Woken::Timeout => {}
+            Woken::Stopped => return last_commit(&shared, &inbox),
+        }
+    }
+}
+
+/// Every writer is gone: the last writes. An outcome whose answer is still unwritten is not
+/// written: the next start delivers it again.
+fn last_commit(shared: &Shared, inbox: &Inbox) {
+    let mut writer = lock(shared);
+    loop {
+        let batch = inbox.take(BATCH);
+        if batch.is_empty() {
+            return;
+        }
+        writer.commit(batch);
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Writer> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Puts the calling thread under `SCHED_IDLE`; where that is refused it stays as it was
+/// (the catch-up writer keeps the log from falling behind either way).
+fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid `sched_param` for the call; pid 0 is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        tracing::debug!(
+            "store writer: SCHED_IDLE refused ({}); it runs at normal priority",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 impl Writer {
-    fn run(mut self, receiver: Receiver<Op>, pending: &AtomicUsize) {
-        let mut batch = Vec::with_capacity(BATCH);
-        loop {
-            // Outcomes waiting for their answer are looked at again even when nothing comes.
-            let idle = if self.held.is_empty() {
-                PRUNE_EVERY
-            } else {
-                self.batch_interval
-            };
-            match receiver.recv_timeout(idle) {
-                Ok(Op::Flush(done)) => batch.push(Op::Flush(done)),
-                Ok(op) => {
-                    batch.push(op);
-                    // Gathers for `batch_interval` while asleep: a write sent meanwhile does
-                    // not wake this thread (one wake-up per batch, not one per stanza).
-                    std::thread::sleep(self.batch_interval);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    // Every sender is gone: the last writes. An outcome whose answer is still
-                    // unwritten is not written: the next start delivers it again.
-                    self.commit(&mut batch);
-                    return;
-                }
-            }
-            while batch.len() < BATCH {
-                match receiver.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
-                }
-            }
-            pending.fetch_sub(batch.len(), Ordering::Relaxed);
-            self.commit(&mut batch);
-            let over_size = used_bytes(&self.connection).is_ok_and(|used| used > self.max_size);
-            if over_size || self.last_prune.elapsed() >= PRUNE_EVERY {
-                self.prune();
-            }
+    fn new(connection: Connection, config: &StoreConfig, errors: Counter) -> Writer {
+        Writer {
+            connection,
+            retention_ms: config.retention.as_millis() as i64,
+            max_size: config.max_size,
+            errors,
+            path: config.path.display().to_string(),
+            last_prune: Instant::now(),
+            batch_interval: config.batch_interval,
+            held: Vec::new(),
+            max_held: config.max_pending_writes,
+        }
+    }
+
+    /// Takes the oldest waiting writes, now that this thread holds the connection, commits
+    /// them, and prunes when it is time.
+    fn commit_from(&mut self, inbox: &Inbox) {
+        let batch = inbox.take(BATCH);
+        self.commit(batch);
+        let over_size = used_bytes(&self.connection).is_ok_and(|used| used > self.max_size);
+        if over_size || self.last_prune.elapsed() >= PRUNE_EVERY {
+            self.prune();
         }
     }
 
@@ -167,10 +192,10 @@ impl Writer {
     /// unwritten is never written: the delivery stays in flight for the next start. Most
     /// answers are out by the commit after their batch's sleep, so a delivery received and
     /// finished in one batch still costs one insert.
-    fn commit(&mut self, batch: &mut Vec<Op>) {
+    fn commit(&mut self, batch: Vec<Op>) {
         let mut ops = Vec::with_capacity(batch.len());
         let waiting = std::mem::take(&mut self.held);
-        for op in waiting.into_iter().chain(batch.drain(..)) {
+        for op in waiting.into_iter().chain(batch) {
             match &op {
                 Op::Finished(_, _, _, Some(written)) if !written.is_set() => {
                     if !written.abandoned() {
@@ -196,7 +221,6 @@ impl Writer {
             transaction.commit()
         })();
         if let Err(error) = result {
-            batch.clear();
             self.errors.inc();
             tracing::warn!(
                 "store {}: cannot write delivery records ({error}); deliveries go on without them",
@@ -232,157 +256,6 @@ impl Writer {
             tracing::warn!("store {}: cannot prune ({error})", self.path);
         }
     }
-}
-
-/// One write of a batch, once the batch's own writes to a delivery received in it are
-/// folded into its insert.
-enum Write {
-    Insert(Box<Received>, Option<Outcome>),
-    Update(Box<str>, Outcome),
-    Replayed(Box<str>),
-    Flush(SyncSender<()>),
-}
-
-/// What became of a delivery: its new attempts and state.
-struct Outcome {
-    attempts: Vec<AttemptLog>,
-    finished: Option<Box<Finished>>,
-}
-
-impl Outcome {
-    fn status(&self) -> Status {
-        self.finished.as_ref().map_or(Status::Queued, |f| f.status)
-    }
-
-    /// Its attempts as JSON lines, appended to the row's `attempt_log`.
-    fn log_lines(&self) -> String {
-        let mut lines = String::new();
-        for attempt in &self.attempts {
-            if let Ok(line) = serde_json::to_string(attempt) {
-                lines.push_str(&line);
-                lines.push('\n');
-            }
-        }
-        lines
-    }
-
-    /// A later outcome of the same delivery in the same batch.
-    fn then(&mut self, later: Outcome) {
-        self.attempts.extend(later.attempts);
-        self.finished = later.finished;
-    }
-}
-
-/// Folds each delivery's outcomes into its insert when both are in what is committed. A
-/// replay comes only for a delivery finished in an earlier batch.
-fn coalesce(ops: impl Iterator<Item = Op>) -> Vec<Write> {
-    let mut writes: Vec<Write> = Vec::new();
-    // Keyed by the id's hash, not a copy of it; a hash shared by two ids only makes the
-    // second's outcome a separate update.
-    let hasher = RandomState::new();
-    let mut inserted: HashMap<u64, usize> = HashMap::new();
-    for op in ops {
-        let (id, outcome) = match op {
-            Op::Received(received) => {
-                inserted.insert(hasher.hash_one(received.id.as_str()), writes.len());
-                writes.push(Write::Insert(received, None));
-                continue;
-            }
-            Op::Replayed(id) => {
-                writes.push(Write::Replayed(id));
-                continue;
-            }
-            Op::Flush(done) => {
-                writes.push(Write::Flush(done));
-                continue;
-            }
-            Op::Queued(id, attempts) => (
-                id,
-                Outcome {
-                    attempts,
-                    finished: None,
-                },
-            ),
-            Op::Finished(id, attempts, finished, _) => (
-                id,
-                Outcome {
-                    attempts,
-                    finished: Some(finished),
-                },
-            ),
-        };
-        let at = inserted.get(&hasher.hash_one(&*id)).copied();
-        match at.and_then(|at| writes.get_mut(at)) {
-            Some(Write::Insert(r, Some(earlier))) if *r.id == *id => earlier.then(outcome),
-            Some(Write::Insert(r, slot @ None)) if *r.id == *id => *slot = Some(outcome),
-            _ => writes.push(Write::Update(id, outcome)),
-        }
-    }
-    writes
-}
-
-fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqlite::Result<()> {
-    match write {
-        Write::Insert(r, outcome) => {
-            let status = outcome.as_ref().map_or(Status::InFlight, Outcome::status);
-            let finished = outcome.as_ref().and_then(|o| o.finished.as_deref());
-            transaction
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO deliveries (id, component, sender, recipient, kind, \
-                     stanza_type, stanza_id, from_room, receipt, party, request, received_at, status, \
-                     attempts, attempt_log, finished_at, sent, error) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-                )?
-                .execute(params![
-                    r.id,
-                    r.component,
-                    r.from,
-                    r.to,
-                    r.kind,
-                    r.stanza_type,
-                    r.stanza_id,
-                    r.from_room,
-                    r.receipt,
-                    r.party,
-                    &r.request[..],
-                    r.received_at,
-                    status.as_str(),
-                    outcome.as_ref().map_or(0, |o| o.attempts.len() as i64),
-                    outcome.as_ref().map(Outcome::log_lines).unwrap_or_default(),
-                    finished.map(|_| now_ms()),
-                    finished.map(|f| f.sent.as_str()),
-                    finished.and_then(|f| f.error.as_deref()),
-                ])?;
-        }
-        Write::Update(id, outcome) => {
-            let finished = outcome.finished.as_deref();
-            transaction
-                .prepare_cached(
-                    "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, \
-                     attempt_log = attempt_log || ?4, finished_at = ?5, sent = ?6, error = ?7 \
-                     WHERE id = ?1",
-                )?
-                .execute(params![
-                    &*id,
-                    outcome.status().as_str(),
-                    outcome.attempts.len() as i64,
-                    outcome.log_lines(),
-                    finished.map(|_| now_ms()),
-                    finished.map(|f| f.sent.as_str()),
-                    finished.and_then(|f| f.error.as_deref()),
-                ])?;
-        }
-        Write::Replayed(id) => {
-            transaction
-                .prepare_cached(
-                    "UPDATE deliveries SET status = ?2, finished_at = NULL, sent = NULL, \
-                     error = NULL WHERE id = ?1",
-                )?
-                .execute(params![&*id, Status::InFlight.as_str()])?;
-        }
-        Write::Flush(_) => {}
-    }
-    Ok(())
 }
 
 /// The `seq` of the last delivery received before `cutoff` (0: none), found by bisecting
@@ -436,3 +309,7 @@ fn used_bytes(connection: &Connection) -> rusqlite::Result<u64> {
     let size: i64 = connection.pragma_query_value(None, "page_size", |r| r.get(0))?;
     Ok(((pages - free).max(0) * size) as u64)
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

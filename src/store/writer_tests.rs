@@ -1,0 +1,166 @@
+//! The writer's two threads on a real file: the background writer runs under `SCHED_IDLE`
+//! and the catch-up writer at normal priority, and a backlog, or a write left waiting, is
+//! committed by the catch-up writer alone when the background one never gets to run.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::store::schema;
+
+fn config(dir: &std::path::Path, max_pending_writes: usize) -> StoreConfig {
+    StoreConfig {
+        path: dir.join("deliveries.db"),
+        retention: Duration::from_secs(3600),
+        max_size: 1 << 30,
+        max_pending_writes,
+        batch_interval: Duration::from_millis(2),
+    }
+}
+
+fn received(n: usize) -> Op {
+    Op::Received(Box::new(Received {
+        id: format!("msg_{n}"),
+        component: "bot.example".into(),
+        from: "alice@example/a".into(),
+        to: "bot.example".into(),
+        kind: "message".into(),
+        stanza_type: None,
+        stanza_id: None,
+        from_room: false,
+        receipt: false,
+        party: "alice@example".into(),
+        request: bytes::Bytes::from_static(b"{}"),
+        received_at: now_ms(),
+    }))
+}
+
+fn rows(path: &std::path::Path) -> i64 {
+    let reader = schema::open_reader(path).expect("reader");
+    reader
+        .query_row("SELECT count(*) FROM deliveries", [], |r| r.get(0))
+        .expect("count")
+}
+
+#[test]
+fn a_backlog_is_committed_by_the_catch_up_writer_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), 64);
+    let connection = schema::open(&config.path).expect("open");
+    let shared: Shared = Arc::new(Mutex::new(Writer::new(
+        connection,
+        &config,
+        Counter::default(),
+    )));
+    // The background writer is never started: as if the machine never left it a core.
+    let (writes, taken) = inbox(64, 32, Duration::from_secs(3600));
+    let thread = {
+        let shared = shared.clone();
+        std::thread::spawn(move || catch_up(shared, taken))
+    };
+    for n in 0..31 {
+        assert!(writes.try_send(received(n)).is_ok());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        rows(&config.path),
+        0,
+        "below the backlog, nothing is committed"
+    );
+    assert!(writes.try_send(received(31)).is_ok());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows(&config.path) < 32 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rows(&config.path), 32, "the backlog is committed");
+    // A flush is answered by it too, at once, whatever waits.
+    assert!(writes.try_send(received(32)).is_ok());
+    let (done, wait) = std::sync::mpsc::sync_channel(1);
+    assert!(writes.send(Op::Flush(done)).is_ok());
+    wait.recv_timeout(Duration::from_secs(10)).expect("flushed");
+    assert_eq!(rows(&config.path), 33);
+    drop(writes);
+    thread
+        .join()
+        .expect("the catch-up writer ends with its inbox");
+}
+
+#[test]
+fn a_write_left_waiting_is_committed_by_the_catch_up_writer_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), 64);
+    let connection = schema::open(&config.path).expect("open");
+    let shared: Shared = Arc::new(Mutex::new(Writer::new(
+        connection,
+        &config,
+        Counter::default(),
+    )));
+    let (writes, taken) = inbox(64, 32, Duration::from_millis(200));
+    let thread = {
+        let shared = shared.clone();
+        std::thread::spawn(move || catch_up(shared, taken))
+    };
+    let pushed = Instant::now();
+    assert!(writes.try_send(received(0)).is_ok());
+    while rows(&config.path) == 0 && pushed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let waited = pushed.elapsed();
+    assert_eq!(
+        rows(&config.path),
+        1,
+        "one write, no backlog: committed once it waited"
+    );
+    assert!(
+        waited >= Duration::from_millis(200),
+        "not before: {waited:?}"
+    );
+    drop(writes);
+    thread
+        .join()
+        .expect("the catch-up writer ends with its inbox");
+}
+
+/// The scheduling policy of each of this process's threads named `name`.
+fn policies(name: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the name in parentheses start at field 3; the policy is field 41.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        if let Some(policy) = after.split_whitespace().nth(38) {
+            found.push(policy.parse().expect("a policy number"));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_background_writer_runs_under_sched_idle_and_the_catch_up_writer_does_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let connection = schema::open(&dir.path().join("deliveries.db")).expect("open");
+    let writes = start(connection, &config(dir.path(), 64), Counter::default()).expect("start");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Other tests' stores may run beside this one: every writer thread is checked.
+    let mut background = policies("store-writer");
+    while !background.contains(&(libc::SCHED_IDLE as u32)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        background = policies("store-writer");
+    }
+    assert!(
+        background.contains(&(libc::SCHED_IDLE as u32)),
+        "store-writer policies: {background:?}"
+    );
+    let catch_up = policies("store-catch-up");
+    assert!(
+        !catch_up.is_empty() && catch_up.iter().all(|&p| p == libc::SCHED_OTHER as u32),
+        "store-catch-up policies: {catch_up:?}"
+    );
+    drop(writes);
+}
