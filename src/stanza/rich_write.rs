@@ -220,8 +220,15 @@ fn with_id(name: &str, ns: &str, id: &str) -> Element {
     element
 }
 
+/// An element holding `text`; an empty text is no child at all, as the element is read back
+/// from what is written (`<body/>`).
 fn text_element(name: &str, ns: &str, text: &str) -> Element {
-    Element::builder(name, ns).append(text.to_string()).build()
+    let element = Element::builder(name, ns);
+    if text.is_empty() {
+        element.build()
+    } else {
+        element.append(text.to_string()).build()
+    }
 }
 
 /// A string field: absent or null is `None`; anything but a string is refused.

@@ -13,6 +13,11 @@ use crate::xml::write::write_stanza;
 
 /// The described stanza for `reply`, written as XML.
 fn written(reply: Value, quoted: Option<&str>) -> Result<String, ReplyError> {
+    described(reply, quoted).map(|s| write_stanza(&s))
+}
+
+/// The described stanza for `reply`.
+fn described(reply: Value, quoted: Option<&str>) -> Result<minidom::Element, ReplyError> {
     let Value::Object(fields) = reply else {
         panic!("an object");
     };
@@ -24,7 +29,23 @@ fn written(reply: Value, quoted: Option<&str>) -> Result<String, ReplyError> {
         iq_id: None,
         quoted: quoted.map_or(Quoted::Nothing, Quoted::Text),
     };
-    stanza_from_fields(&fields, &defaults, &POLICY).map(|s| write_stanza(&s))
+    stanza_from_fields(&fields, &defaults, &POLICY)
+}
+
+/// Fuzz finding 10: `{"body": ""}` made a `<body>` holding an empty text node, which the
+/// element read back from what is written (`<body/>`) does not have.
+#[test]
+fn an_empty_text_key_is_an_empty_element_that_reads_back_the_same() {
+    let stanza = described(json!({"body": "", "subject": "", "nick": ""}), None).expect("built");
+    let xml = write_stanza(&stanza);
+    assert_eq!(
+        xml,
+        "<message from='echo@bot.example.com' to='alice@example.com/phone' type='chat'>\
+         <body/><subject/><nick xmlns='http://jabber.org/protocol/nick'/></message>"
+    );
+    let read = crate::xml::document::parse_stanza(&xml, crate::config::DEFAULT_MAX_DEPTH)
+        .expect("reads back");
+    assert!(read == stanza, "{read:?}\n{stanza:?}");
 }
 
 #[test]
