@@ -40,6 +40,8 @@ struct Queue {
     flushes: usize,
     /// When the oldest of `ops` came (`None`: none waits).
     since: Option<Instant>,
+    /// Since when outcomes held for their answer wait for a commit to look at them again.
+    held_since: Option<Instant>,
     /// Every `Writes` is gone: the writers commit what is left and end.
     stopped: bool,
 }
@@ -152,14 +154,22 @@ impl Inbox {
         let shared = &self.shared;
         let mut queue = shared.queue();
         loop {
+            let due = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() >= shared.starved);
+            if due(queue.held_since) {
+                return Woken::Work { urgent: false };
+            }
             if queue.stopped
                 || queue.flushes > 0
                 || queue.ops.len() >= shared.catch_up
-                || queue.since.is_some_and(|t| t.elapsed() >= shared.starved)
+                || due(queue.since)
             {
                 return woken(&queue);
             }
-            queue = match queue.since {
+            let oldest = match (queue.since, queue.held_since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            queue = match oldest {
                 None => shared
                     .behind
                     .wait(queue)
@@ -175,9 +185,21 @@ impl Inbox {
         }
     }
 
-    /// Takes the oldest writes, at most `max`, in the order they came.
+    /// Outcomes are held for their answer after a commit: unless another commit looks at
+    /// them first, the catch-up writer does once they have waited `starved`.
+    pub(super) fn held(&self) {
+        let mut queue = self.shared.queue();
+        if queue.held_since.is_none() {
+            queue.held_since = Some(Instant::now());
+            self.shared.behind.notify_one();
+        }
+    }
+
+    /// Takes the oldest writes, at most `max`, in the order they came (the commit that
+    /// follows looks at the held outcomes too).
     pub(super) fn take(&self, max: usize) -> Vec<Op> {
         let mut queue = self.shared.queue();
+        queue.held_since = None;
         let taken: Vec<Op> = if queue.ops.len() <= max {
             // The next batch is likely as large: the daemon's pushes need not grow it again.
             let room = Vec::with_capacity(queue.ops.len());

@@ -178,6 +178,9 @@ impl Writer {
     fn commit_from(&mut self, inbox: &Inbox) {
         let batch = inbox.take(BATCH);
         self.commit(batch);
+        if !self.held.is_empty() {
+            inbox.held();
+        }
         let over_size = used_bytes(&self.connection).is_ok_and(|used| used > self.max_size);
         if over_size || self.last_prune.elapsed() >= PRUNE_EVERY {
             self.prune();
