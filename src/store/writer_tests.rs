@@ -41,8 +41,16 @@ fn rows(path: &std::path::Path) -> i64 {
         .expect("count")
 }
 
-#[test]
-fn a_backlog_is_committed_by_the_catch_up_writer_alone() {
+/// A writer whose catch-up thread alone runs (the background one is never started: as if
+/// the machine never left it a core), committing past 32 waiting writes or `starved`.
+struct CatchUpAlone {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    writes: Writes,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn catch_up_alone(starved: Duration) -> CatchUpAlone {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = config(dir.path(), 64);
     let connection = schema::open(&config.path).expect("open");
@@ -51,33 +59,38 @@ fn a_backlog_is_committed_by_the_catch_up_writer_alone() {
         &config,
         Counter::default(),
     )));
-    // The background writer is never started: as if the machine never left it a core.
-    let (writes, taken) = inbox(64, 32, Duration::from_secs(3600));
-    let thread = {
-        let shared = shared.clone();
-        std::thread::spawn(move || catch_up(shared, taken))
-    };
+    let (writes, taken) = inbox(64, 32, starved);
+    let thread = std::thread::spawn(move || catch_up(shared, taken));
+    CatchUpAlone {
+        path: config.path,
+        _dir: dir,
+        writes,
+        thread,
+    }
+}
+
+#[test]
+fn a_backlog_is_committed_by_the_catch_up_writer_alone() {
+    // Its temp dir lives as long as `alone`.
+    let alone = catch_up_alone(Duration::from_secs(3600));
+    let (path, writes, thread) = (alone.path.clone(), alone.writes, alone.thread);
     for n in 0..31 {
         assert!(writes.try_send(received(n)).is_ok());
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        rows(&config.path),
-        0,
-        "below the backlog, nothing is committed"
-    );
+    assert_eq!(rows(&path), 0, "below the backlog, nothing is committed");
     assert!(writes.try_send(received(31)).is_ok());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while rows(&config.path) < 32 && Instant::now() < deadline {
+    while rows(&path) < 32 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(rows(&config.path), 32, "the backlog is committed");
+    assert_eq!(rows(&path), 32, "the backlog is committed");
     // A flush is answered by it too, at once, whatever waits.
     assert!(writes.try_send(received(32)).is_ok());
     let (done, wait) = std::sync::mpsc::sync_channel(1);
     assert!(writes.send(Op::Flush(done)).is_ok());
     wait.recv_timeout(Duration::from_secs(10)).expect("flushed");
-    assert_eq!(rows(&config.path), 33);
+    assert_eq!(rows(&path), 33);
     drop(writes);
     thread
         .join()
@@ -86,27 +99,17 @@ fn a_backlog_is_committed_by_the_catch_up_writer_alone() {
 
 #[test]
 fn a_write_left_waiting_is_committed_by_the_catch_up_writer_alone() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = config(dir.path(), 64);
-    let connection = schema::open(&config.path).expect("open");
-    let shared: Shared = Arc::new(Mutex::new(Writer::new(
-        connection,
-        &config,
-        Counter::default(),
-    )));
-    let (writes, taken) = inbox(64, 32, Duration::from_millis(200));
-    let thread = {
-        let shared = shared.clone();
-        std::thread::spawn(move || catch_up(shared, taken))
-    };
+    // Its temp dir lives as long as `alone`.
+    let alone = catch_up_alone(Duration::from_millis(200));
+    let (path, writes, thread) = (alone.path.clone(), alone.writes, alone.thread);
     let pushed = Instant::now();
     assert!(writes.try_send(received(0)).is_ok());
-    while rows(&config.path) == 0 && pushed.elapsed() < Duration::from_secs(10) {
+    while rows(&path) == 0 && pushed.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let waited = pushed.elapsed();
     assert_eq!(
-        rows(&config.path),
+        rows(&path),
         1,
         "one write, no backlog: committed once it waited"
     );
