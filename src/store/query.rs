@@ -56,9 +56,16 @@ pub struct Detail {
     pub sent: Option<String>,
 }
 
+/// Every column of a delivery, its body (`request`) read from its table by `seq`.
 const COLUMNS: &str = "seq, id, component, sender, recipient, kind, stanza_type, stanza_id, \
-    from_room, receipt, party, request, received_at, status, attempts, finished_at, sent, error, \
-    attempt_log";
+    from_room, receipt, party, \
+    (SELECT request FROM requests WHERE requests.seq = deliveries.seq), \
+    received_at, status, attempts, finished_at, sent, error, attempt_log";
+
+/// The same for a list, which shows no body: `NULL` in its place.
+const SUMMARY_COLUMNS: &str = "seq, id, component, sender, recipient, kind, stanza_type, \
+    stanza_id, from_room, receipt, party, NULL, received_at, status, attempts, finished_at, \
+    sent, error, attempt_log";
 
 fn status_of(row: &Row, index: usize) -> rusqlite::Result<Status> {
     let text: String = row.get(index)?;
@@ -83,7 +90,10 @@ fn received_of(row: &Row) -> rusqlite::Result<Received> {
         from_room: row.get(8)?,
         receipt: row.get(9)?,
         party: row.get(10)?,
-        request: row.get::<_, Vec<u8>>(11)?.into(),
+        request: row
+            .get::<_, Option<Vec<u8>>>(11)?
+            .unwrap_or_default()
+            .into(),
         received_at: row.get(12)?,
     })
 }
@@ -149,7 +159,7 @@ pub(super) fn list(connection: &Connection, filter: &Filter) -> rusqlite::Result
     // A bare `from` matches every resource: `alice@x` and `alice@x/...`.
     let resources = filter.from.as_ref().map(|from| format!("{from}/%"));
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE \
+        "SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE \
          (?1 IS NULL OR component = ?1) AND (?2 IS NULL OR status = ?2) \
          AND (?3 IS NULL OR sender = ?3 OR sender LIKE ?4 ESCAPE '\\') \
          AND (?5 IS NULL OR received_at >= ?5) AND (?6 IS NULL OR seq < ?6) \

@@ -103,12 +103,12 @@ pub(super) fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqli
         Write::Insert(r, outcome) => {
             let status = outcome.as_ref().map_or(Status::InFlight, Outcome::status);
             let finished = outcome.as_ref().and_then(|o| o.finished.as_deref());
-            transaction
+            let inserted = transaction
                 .prepare_cached(
                     "INSERT OR IGNORE INTO deliveries (id, component, sender, recipient, kind, \
-                     stanza_type, stanza_id, from_room, receipt, party, request, received_at, status, \
-                     attempts, attempt_log, finished_at, sent, error) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                     stanza_type, stanza_id, from_room, receipt, party, received_at, status, attempts, \
+                     attempt_log, finished_at, sent, error) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )?
                 .execute(params![
                     r.id,
@@ -121,7 +121,6 @@ pub(super) fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqli
                     r.from_room,
                     r.receipt,
                     r.party,
-                    &r.request[..],
                     r.received_at,
                     status.as_str(),
                     outcome.as_ref().map_or(0, |o| o.attempts.len() as i64),
@@ -130,6 +129,12 @@ pub(super) fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqli
                     finished.map(|f| f.sent.as_str()),
                     finished.and_then(|f| f.error.as_deref()),
                 ])?;
+            // An id written before (a replay's record) keeps its first body.
+            if inserted == 1 {
+                transaction
+                    .prepare_cached("INSERT INTO requests (seq, request) VALUES (?1, ?2)")?
+                    .execute(params![transaction.last_insert_rowid(), &r.request[..]])?;
+            }
         }
         Write::Update(id, outcome) => {
             let finished = outcome.finished.as_deref();

@@ -2,10 +2,13 @@
 //! returns), its tables made when it is new, and checked when it is not (a file that is not
 //! a database, or a database of something else, is refused rather than written over).
 //!
-//! One row per delivery, its attempts in it as JSON lines (`attempt_log`): a delivery costs
-//! one insert and at most one update. The one index besides the id's holds only the
-//! unfinished deliveries (what a start delivers again), so that it stays small; lists and
-//! pruning walk the rows in `seq` order, which is the order they were received.
+//! One row per delivery, its attempts in it as JSON lines (`attempt_log`), and the JSON body
+//! POSTed in a table of its own (`requests`, same `seq`): a delivery costs two inserts and
+//! at most one update, and the update, which comes when the webhook answers later than the
+//! batch that wrote the insert, rewrites the small row, not the body. The one index besides
+//! the id's holds only the unfinished deliveries (what a start delivers again), so that it
+//! stays small; lists and pruning walk the rows in `seq` order, which is the order they were
+//! received. A file of version 1 (the body in `deliveries`) is moved to version 2 at start.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema's version, kept in `PRAGMA user_version`.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 const TABLES: &str = "
 CREATE TABLE deliveries (
@@ -28,7 +31,6 @@ CREATE TABLE deliveries (
     from_room INTEGER NOT NULL,
     receipt INTEGER NOT NULL,
     party TEXT NOT NULL,
-    request BLOB NOT NULL,
     received_at INTEGER NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -39,6 +41,23 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_unfinished ON deliveries (component, seq)
     WHERE status IN ('in_flight', 'queued');
+";
+
+/// What versions 1 and 2 share no more: the bodies' table, and its rows going with their
+/// delivery's (pruning deletes from `deliveries` only).
+const REQUESTS: &str = "
+CREATE TABLE requests (
+    seq INTEGER PRIMARY KEY,
+    request BLOB NOT NULL
+);
+CREATE TRIGGER deliveries_delete_request AFTER DELETE ON deliveries
+    BEGIN DELETE FROM requests WHERE seq = old.seq; END;
+";
+
+/// Version 1 kept the body in `deliveries`: it moves to `requests`, in one transaction.
+const FROM_VERSION_1: &str = "
+INSERT INTO requests (seq, request) SELECT seq, request FROM deliveries;
+ALTER TABLE deliveries DROP COLUMN request;
 ";
 
 /// Opens the writer's connection, making the tables of a new file.
@@ -81,18 +100,19 @@ pub(super) fn open(path: &Path) -> Result<Connection, String> {
         (0, 0) => {
             connection
                 .execute_batch(&format!(
-                    "BEGIN; {TABLES} PRAGMA user_version = {VERSION}; COMMIT;"
+                    "BEGIN; {TABLES} {REQUESTS} PRAGMA user_version = {VERSION}; COMMIT;"
                 ))
                 .map_err(|e| format!("cannot make the tables: {e}"))?;
         }
-        (VERSION, _) => {
-            let check: String = connection
-                .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
-                .map_err(failed)?;
-            if check != "ok" {
-                return Err(format!("the database is damaged: {check}"));
-            }
+        (1, _) => {
+            check(&connection)?;
+            connection
+                .execute_batch(&format!(
+                    "BEGIN; {REQUESTS} {FROM_VERSION_1} PRAGMA user_version = {VERSION}; COMMIT;"
+                ))
+                .map_err(|e| format!("cannot move it from version 1 to {VERSION}: {e}"))?;
         }
+        (VERSION, _) => check(&connection)?,
         (0, _) => return Err("this database holds other tables: not a delivery log".into()),
         (other, _) => {
             return Err(format!(
@@ -101,6 +121,17 @@ pub(super) fn open(path: &Path) -> Result<Connection, String> {
         }
     }
     Ok(connection)
+}
+
+/// Refuses a damaged file.
+fn check(connection: &Connection) -> Result<(), String> {
+    let check: String = connection
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(|e| format!("cannot use it: {e}"))?;
+    if check != "ok" {
+        return Err(format!("the database is damaged: {check}"));
+    }
+    Ok(())
 }
 
 /// Opens the connection the API and the redelivery read with (after `open`).
