@@ -1,6 +1,6 @@
 //! The store against a real SQLite file in a temp dir: what is written is read back, what
-//! retention and `max_size` no longer allow is pruned oldest first, and a file that is not a
-//! delivery log is refused with its name.
+//! retention and `max_size` no longer allow is pruned oldest first, a file that is not a
+//! delivery log is refused with its name, and a version 1 file is moved to version 2.
 
 use std::time::Duration;
 
