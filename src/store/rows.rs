@@ -1,6 +1,6 @@
 //! A batch's writes as SQL: each delivery's outcomes folded into its insert when both are in
-//! the batch (`coalesce`), so that most deliveries cost one insert, then each write applied
-//! as one statement of the batch's transaction (`apply`).
+//! the batch (`coalesce`), so that most deliveries cost one insert, then each write run
+//! by the batch's statements, prepared once for its transaction (`Statements`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -98,19 +98,44 @@ pub(super) fn coalesce(ops: impl Iterator<Item = Op>) -> Vec<Write> {
     writes
 }
 
-pub(super) fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqlite::Result<()> {
-    match write {
-        Write::Insert(r, outcome) => {
-            let status = outcome.as_ref().map_or(Status::InFlight, Outcome::status);
-            let finished = outcome.as_ref().and_then(|o| o.finished.as_deref());
-            let inserted = transaction
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO deliveries (id, component, sender, recipient, kind, \
-                     stanza_type, stanza_id, from_room, receipt, party, received_at, status, attempts, \
-                     attempt_log, finished_at, sent, error) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                )?
-                .execute(params![
+/// The statements a batch's writes run, prepared once per batch: looked up in the
+/// connection's cache for every write, they cost a hash of their text each time.
+pub(super) struct Statements<'t> {
+    transaction: &'t rusqlite::Transaction<'t>,
+    insert: rusqlite::CachedStatement<'t>,
+    body: rusqlite::CachedStatement<'t>,
+    update: rusqlite::CachedStatement<'t>,
+    /// Rare (a replay): prepared when one comes.
+    replayed: Option<rusqlite::CachedStatement<'t>>,
+}
+
+impl<'t> Statements<'t> {
+    pub(super) fn prepare(transaction: &'t rusqlite::Transaction<'t>) -> rusqlite::Result<Self> {
+        Ok(Statements {
+            transaction,
+            insert: transaction.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (id, component, sender, recipient, kind, \
+                 stanza_type, stanza_id, from_room, receipt, party, received_at, status, attempts, \
+                 attempt_log, finished_at, sent, error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?,
+            body: transaction.prepare_cached("INSERT INTO requests (seq, request) VALUES (?1, ?2)")?,
+            update: transaction.prepare_cached(
+                "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, \
+                 attempt_log = attempt_log || ?4, finished_at = ?5, sent = ?6, error = ?7 \
+                 WHERE id = ?1",
+            )?,
+            replayed: None,
+        })
+    }
+
+    /// Runs one write of the batch (a flush writes nothing).
+    pub(super) fn apply(&mut self, write: Write) -> rusqlite::Result<()> {
+        match write {
+            Write::Insert(r, outcome) => {
+                let status = outcome.as_ref().map_or(Status::InFlight, Outcome::status);
+                let finished = outcome.as_ref().and_then(|o| o.finished.as_deref());
+                let inserted = self.insert.execute(params![
                     r.id,
                     r.component,
                     r.from,
@@ -129,22 +154,17 @@ pub(super) fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqli
                     finished.map(|f| f.sent.as_str()),
                     finished.and_then(|f| f.error.as_deref()),
                 ])?;
-            // An id written before (a replay's record) keeps its first body.
-            if inserted == 1 {
-                transaction
-                    .prepare_cached("INSERT INTO requests (seq, request) VALUES (?1, ?2)")?
-                    .execute(params![transaction.last_insert_rowid(), &r.request[..]])?;
+                // An id written before (a replay's record) keeps its first body.
+                if inserted == 1 {
+                    self.body.execute(params![
+                        self.transaction.last_insert_rowid(),
+                        &r.request[..]
+                    ])?;
+                }
             }
-        }
-        Write::Update(id, outcome) => {
-            let finished = outcome.finished.as_deref();
-            transaction
-                .prepare_cached(
-                    "UPDATE deliveries SET status = ?2, attempts = attempts + ?3, \
-                     attempt_log = attempt_log || ?4, finished_at = ?5, sent = ?6, error = ?7 \
-                     WHERE id = ?1",
-                )?
-                .execute(params![
+            Write::Update(id, outcome) => {
+                let finished = outcome.finished.as_deref();
+                self.update.execute(params![
                     &*id,
                     outcome.status().as_str(),
                     outcome.attempts.len() as i64,
@@ -153,16 +173,19 @@ pub(super) fn apply(transaction: &rusqlite::Transaction, write: Write) -> rusqli
                     finished.map(|f| f.sent.as_str()),
                     finished.and_then(|f| f.error.as_deref()),
                 ])?;
+            }
+            Write::Replayed(id) => {
+                let replayed = match &mut self.replayed {
+                    Some(statement) => statement,
+                    slot @ None => slot.insert(self.transaction.prepare_cached(
+                        "UPDATE deliveries SET status = ?2, finished_at = NULL, sent = NULL, \
+                         error = NULL WHERE id = ?1",
+                    )?),
+                };
+                replayed.execute(params![&*id, Status::InFlight.as_str()])?;
+            }
+            Write::Flush(_) => {}
         }
-        Write::Replayed(id) => {
-            transaction
-                .prepare_cached(
-                    "UPDATE deliveries SET status = ?2, finished_at = NULL, sent = NULL, \
-                     error = NULL WHERE id = ?1",
-                )?
-                .execute(params![&*id, Status::InFlight.as_str()])?;
-        }
-        Write::Flush(_) => {}
+        Ok(())
     }
-    Ok(())
 }

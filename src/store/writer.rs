@@ -20,7 +20,7 @@ use prometheus_client::metrics::counter::Counter;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::inbox::{inbox, Inbox, Woken, Writes};
-use super::rows::{apply, coalesce, Write};
+use super::rows::{coalesce, Statements, Write};
 use super::{now_ms, AttemptLog, Finished, Received};
 use crate::config::StoreConfig;
 use crate::xml::outgoing::Written;
@@ -215,10 +215,13 @@ impl Writer {
         let mut flushed = Vec::new();
         let result = (|| -> rusqlite::Result<()> {
             let transaction = self.connection.transaction()?;
-            for op in coalesce(ops.into_iter()) {
-                match op {
-                    Write::Flush(done) => flushed.push(done),
-                    write => apply(&transaction, write)?,
+            {
+                let mut statements = Statements::prepare(&transaction)?;
+                for op in coalesce(ops.into_iter()) {
+                    match op {
+                        Write::Flush(done) => flushed.push(done),
+                        write => statements.apply(write)?,
+                    }
                 }
             }
             transaction.commit()
