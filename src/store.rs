@@ -6,6 +6,7 @@
 //! redelivery at start) use a connection of their own (`query.rs`), which WAL mode lets run
 //! beside the writer. The schema is `schema.rs`.
 
+mod floor;
 mod inbox;
 mod query;
 mod rows;

@@ -114,14 +114,17 @@ fn summary_of(row: &Row) -> rusqlite::Result<Summary> {
     })
 }
 
-/// The in-flight and queued deliveries of `component`, in the order they were received.
+/// The in-flight and queued deliveries of `component`, in the order they were received:
+/// those in flight from the rows at or above the floor, the queued ones by their index.
 pub(super) fn unfinished(
     connection: &Connection,
     component: &str,
 ) -> rusqlite::Result<Vec<(Received, Status)>> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE component = ?1 \
-         AND status IN ('in_flight', 'queued') ORDER BY seq"
+        "SELECT {COLUMNS} FROM deliveries WHERE seq >= (SELECT seq FROM in_flight_floor) \
+         AND component = ?1 AND status = 'in_flight' \
+         UNION ALL SELECT {COLUMNS} FROM deliveries WHERE component = ?1 AND status = 'queued' \
+         ORDER BY seq"
     ))?;
     let rows = statement.query_map(params![component], |row| {
         Ok((received_of(row)?, status_of(row, 13)?))

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::mpsc::SyncSender;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
+use super::floor::InFlight;
 use super::writer::Op;
 use super::{now_ms, AttemptLog, Finished, Received, Status};
 
@@ -129,8 +130,9 @@ impl<'t> Statements<'t> {
         })
     }
 
-    /// Runs one write of the batch (a flush writes nothing).
-    pub(super) fn apply(&mut self, write: Write) -> rusqlite::Result<()> {
+    /// Runs one write of the batch (a flush writes nothing), and tells `in_flight` what it
+    /// leaves in flight.
+    pub(super) fn apply(&mut self, write: Write, in_flight: &mut InFlight) -> rusqlite::Result<()> {
         match write {
             Write::Insert(r, outcome) => {
                 let status = outcome.as_ref().map_or(Status::InFlight, Outcome::status);
@@ -156,10 +158,12 @@ impl<'t> Statements<'t> {
                 ])?;
                 // An id written before (a replay's record) keeps its first body.
                 if inserted == 1 {
-                    self.body.execute(params![
-                        self.transaction.last_insert_rowid(),
-                        &r.request[..]
-                    ])?;
+                    let seq = self.transaction.last_insert_rowid();
+                    self.body.execute(params![seq, &r.request[..]])?;
+                    match status {
+                        Status::InFlight => in_flight.started(r.id.into_boxed_str(), seq),
+                        _ => in_flight.passed(seq),
+                    }
                 }
             }
             Write::Update(id, outcome) => {
@@ -173,16 +177,22 @@ impl<'t> Statements<'t> {
                     finished.map(|f| f.sent.as_str()),
                     finished.and_then(|f| f.error.as_deref()),
                 ])?;
+                in_flight.ended(&id);
             }
             Write::Replayed(id) => {
                 let replayed = match &mut self.replayed {
                     Some(statement) => statement,
                     slot @ None => slot.insert(self.transaction.prepare_cached(
                         "UPDATE deliveries SET status = ?2, finished_at = NULL, sent = NULL, \
-                         error = NULL WHERE id = ?1",
+                         error = NULL WHERE id = ?1 RETURNING seq",
                     )?),
                 };
-                replayed.execute(params![&*id, Status::InFlight.as_str()])?;
+                let seq: Option<i64> = replayed
+                    .query_row(params![&*id, Status::InFlight.as_str()], |row| row.get(0))
+                    .optional()?;
+                if let Some(seq) = seq {
+                    in_flight.started(id, seq);
+                }
             }
             Write::Flush(_) => {}
         }

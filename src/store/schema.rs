@@ -5,10 +5,11 @@
 //! One row per delivery, its attempts in it as JSON lines (`attempt_log`), and the JSON body
 //! POSTed in a table of its own (`requests`, same `seq`): a delivery costs two inserts and
 //! at most one update, and the update, which comes when the webhook answers later than the
-//! batch that wrote the insert, rewrites the small row, not the body. The one index besides
-//! the id's holds only the unfinished deliveries (what a start delivers again), so that it
-//! stays small; lists and pruning walk the rows in `seq` order, which is the order they were
-//! received. A file of version 1 (the body in `deliveries`) is moved to version 2 at start.
+//! batch that wrote the insert, rewrites the small row, not the body. No index follows the
+//! deliveries in flight: a start reads the rows from the in-flight floor on (`floor.rs`),
+//! and an index holds only the queued ones. Lists and pruning walk the rows in `seq` order,
+//! which is the order they were received. A file of version 1 (the body in `deliveries`) or
+//! 2 (an index of the deliveries in flight) is moved to version 3 at start.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 /// The schema's version, kept in `PRAGMA user_version`.
-const VERSION: i64 = 2;
+const VERSION: i64 = 3;
 
 const TABLES: &str = "
 CREATE TABLE deliveries (
@@ -39,8 +40,14 @@ CREATE TABLE deliveries (
     sent TEXT,
     error TEXT
 );
-CREATE INDEX deliveries_unfinished ON deliveries (component, seq)
-    WHERE status IN ('in_flight', 'queued');
+";
+
+/// What version 3 adds: no index of the deliveries in flight (each delivery would add itself
+/// to it and remove itself), but the floor they are all at or above (see `floor.rs`), and an
+/// index of the queued ones, which an outage alone makes.
+const FLOOR: &str = "
+CREATE TABLE in_flight_floor (seq INTEGER NOT NULL);
+CREATE INDEX deliveries_queued ON deliveries (component, seq) WHERE status = 'queued';
 ";
 
 /// What versions 1 and 2 share no more: the bodies' table, and its rows going with their
@@ -58,6 +65,14 @@ CREATE TRIGGER deliveries_delete_request AFTER DELETE ON deliveries
 const FROM_VERSION_1: &str = "
 INSERT INTO requests (seq, request) SELECT seq, request FROM deliveries;
 ALTER TABLE deliveries DROP COLUMN request;
+";
+
+/// Version 2 found its deliveries in flight by an index: the floor starts at the oldest.
+const FROM_VERSION_2: &str = "
+INSERT INTO in_flight_floor (seq) SELECT coalesce(
+    (SELECT min(seq) FROM deliveries WHERE status = 'in_flight'),
+    (SELECT coalesce(max(seq), 0) + 1 FROM deliveries));
+DROP INDEX deliveries_unfinished;
 ";
 
 /// Opens the writer's connection, making the tables of a new file.
@@ -100,7 +115,8 @@ pub(super) fn open(path: &Path) -> Result<Connection, String> {
         (0, 0) => {
             connection
                 .execute_batch(&format!(
-                    "BEGIN; {TABLES} {REQUESTS} PRAGMA user_version = {VERSION}; COMMIT;"
+                    "BEGIN; {TABLES} {REQUESTS} {FLOOR} INSERT INTO in_flight_floor VALUES (1); \
+                     PRAGMA user_version = {VERSION}; COMMIT;"
                 ))
                 .map_err(|e| format!("cannot make the tables: {e}"))?;
         }
@@ -108,9 +124,18 @@ pub(super) fn open(path: &Path) -> Result<Connection, String> {
             check(&connection)?;
             connection
                 .execute_batch(&format!(
-                    "BEGIN; {REQUESTS} {FROM_VERSION_1} PRAGMA user_version = {VERSION}; COMMIT;"
+                    "BEGIN; {REQUESTS} {FROM_VERSION_1} {FLOOR} {FROM_VERSION_2} \
+                     PRAGMA user_version = {VERSION}; COMMIT;"
                 ))
                 .map_err(|e| format!("cannot move it from version 1 to {VERSION}: {e}"))?;
+        }
+        (2, _) => {
+            check(&connection)?;
+            connection
+                .execute_batch(&format!(
+                    "BEGIN; {FLOOR} {FROM_VERSION_2} PRAGMA user_version = {VERSION}; COMMIT;"
+                ))
+                .map_err(|e| format!("cannot move it from version 2 to {VERSION}: {e}"))?;
         }
         (VERSION, _) => check(&connection)?,
         (0, _) => return Err("this database holds other tables: not a delivery log".into()),
@@ -146,3 +171,7 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, String> {
         .map_err(|e| format!("cannot use it: {e}"))?;
     Ok(connection)
 }
+
+#[cfg(test)]
+#[path = "schema_tests.rs"]
+mod tests;

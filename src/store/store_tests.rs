@@ -1,12 +1,12 @@
 //! The store against a real SQLite file in a temp dir: what is written is read back, what
-//! retention and `max_size` no longer allow is pruned oldest first, a file that is not a
-//! delivery log is refused with its name, and a version 1 file is moved to version 2.
+//! retention and `max_size` no longer allow is pruned oldest first, and a file that is
+//! not a delivery log is refused with its name. Its helpers serve the store's other tests too.
 
 use std::time::Duration;
 
 use super::*;
 
-fn config(dir: &Path) -> StoreConfig {
+pub(super) fn config(dir: &Path) -> StoreConfig {
     StoreConfig {
         path: dir.join("deliveries.db"),
         retention: Duration::from_secs(3600),
@@ -16,7 +16,7 @@ fn config(dir: &Path) -> StoreConfig {
     }
 }
 
-fn received(id: &str, from: &str, request: Vec<u8>) -> Received {
+pub(super) fn received(id: &str, from: &str, request: Vec<u8>) -> Received {
     Received {
         id: id.into(),
         component: "bot.example".into(),
@@ -33,7 +33,7 @@ fn received(id: &str, from: &str, request: Vec<u8>) -> Received {
     }
 }
 
-fn delivered() -> Finished {
+pub(super) fn delivered() -> Finished {
     Finished {
         status: Status::Delivered,
         sent: "<message/>".into(),
@@ -301,60 +301,4 @@ fn a_file_that_is_not_a_delivery_log_is_refused_with_its_name() {
         .err()
         .expect("refused");
     assert!(error.to_string().contains("no/such/dir"), "{error}");
-}
-
-#[test]
-fn a_version_1_file_is_moved_to_version_2_and_keeps_its_bodies() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = config(dir.path());
-    // Version 1's table, as that build made it, with one unfinished delivery.
-    let connection = rusqlite::Connection::open(&config.path).expect("sqlite");
-    connection
-        .execute_batch(
-            "CREATE TABLE deliveries (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, \
-             component TEXT NOT NULL, sender TEXT NOT NULL, recipient TEXT NOT NULL, \
-             kind TEXT NOT NULL, stanza_type TEXT, stanza_id TEXT, from_room INTEGER NOT NULL, \
-             receipt INTEGER NOT NULL, party TEXT NOT NULL, request BLOB NOT NULL, \
-             received_at INTEGER NOT NULL, status TEXT NOT NULL, \
-             attempts INTEGER NOT NULL DEFAULT 0, attempt_log TEXT NOT NULL DEFAULT '', \
-             finished_at INTEGER, sent TEXT, error TEXT); \
-             CREATE INDEX deliveries_unfinished ON deliveries (component, seq) \
-             WHERE status IN ('in_flight', 'queued'); \
-             INSERT INTO deliveries (id, component, sender, recipient, kind, from_room, receipt, \
-             party, request, received_at, status) VALUES ('old', 'bot.example', 'alice@example/a', \
-             'bot.example', 'message', 0, 0, 'alice@example', X'7B226E223A377D', 1, 'in_flight'); \
-             PRAGMA user_version = 1;",
-        )
-        .expect("a version 1 file");
-    drop(connection);
-
-    let store = Store::open(&config, Counter::default()).expect("opened and moved");
-    let unfinished = store.unfinished("bot.example").expect("read");
-    assert_eq!(unfinished.len(), 1);
-    assert_eq!(unfinished[0].0.id, "old");
-    assert_eq!(&unfinished[0].0.request[..], b"{\"n\":7}");
-    let version: i64 = store
-        .read(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
-        .expect("version");
-    assert_eq!(version, 2);
-
-    // A delivery's body goes with it when it is deleted.
-    store.received(received("new", "bob@example/b", b"{\"n\":8}".to_vec()));
-    store.flush();
-    let bodies = |store: &Store| -> i64 {
-        store
-            .read(|c| c.query_row("SELECT count(*) FROM requests", [], |r| r.get(0)))
-            .expect("count")
-    };
-    assert_eq!(bodies(&store), 2);
-    drop(store);
-    let connection = rusqlite::Connection::open(&config.path).expect("sqlite");
-    connection
-        .execute("DELETE FROM deliveries WHERE id = 'old'", [])
-        .expect("delete");
-    drop(connection);
-    let store = Store::open(&config, Counter::default()).expect("reopen");
-    assert_eq!(bodies(&store), 1);
-    let new = store.detail("new").expect("read").expect("found");
-    assert_eq!(&new.received.request[..], b"{\"n\":8}");
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::counter::Counter;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::floor::{self, InFlight};
 use super::inbox::{inbox, Inbox, Woken, Writes};
 use super::rows::{coalesce, Statements, Write};
 use super::{now_ms, AttemptLog, Finished, Received};
@@ -60,6 +61,8 @@ struct Writer {
     held: Vec<Op>,
     /// How many may wait (`max_pending_writes`); past it the oldest are written anyway.
     max_held: usize,
+    /// The deliveries in flight in the file, for its in-flight floor.
+    in_flight: InFlight,
 }
 
 /// The connection both writer threads commit with, one at a time.
@@ -76,7 +79,7 @@ pub(super) fn start(
         CATCH_UP.min(config.max_pending_writes / 2),
         config.batch_interval * STARVED_INTERVALS,
     );
-    let mut writer = Writer::new(connection, config, errors);
+    let mut writer = Writer::new(connection, config, errors)?;
     writer.prune();
     let shared: Shared = Arc::new(Mutex::new(writer));
     let spawn = |name: &str, run: fn(Shared, Inbox)| {
@@ -159,8 +162,14 @@ fn lower_priority() {
 }
 
 impl Writer {
-    fn new(connection: Connection, config: &StoreConfig, errors: Counter) -> Writer {
-        Writer {
+    fn new(
+        connection: Connection,
+        config: &StoreConfig,
+        errors: Counter,
+    ) -> Result<Writer, String> {
+        let in_flight = InFlight::load(&connection, config.max_pending_writes)
+            .map_err(|e| format!("cannot read the deliveries in flight: {e}"))?;
+        Ok(Writer {
             connection,
             retention_ms: config.retention.as_millis() as i64,
             max_size: config.max_size,
@@ -170,7 +179,8 @@ impl Writer {
             batch_interval: config.batch_interval,
             held: Vec::new(),
             max_held: config.max_pending_writes,
-        }
+            in_flight,
+        })
     }
 
     /// Takes the oldest waiting writes, now that this thread holds the connection, commits
@@ -213,25 +223,42 @@ impl Writer {
             ops.extend(self.held.drain(..excess));
         }
         let mut flushed = Vec::new();
-        let result = (|| -> rusqlite::Result<()> {
+        let result = (|| -> rusqlite::Result<Option<i64>> {
             let transaction = self.connection.transaction()?;
             {
                 let mut statements = Statements::prepare(&transaction)?;
                 for op in coalesce(ops.into_iter()) {
                     match op {
                         Write::Flush(done) => flushed.push(done),
-                        write => statements.apply(write)?,
+                        write => statements.apply(write, &mut self.in_flight)?,
                     }
                 }
             }
-            transaction.commit()
+            let moved = self.in_flight.moved();
+            if let Some(floor) = moved {
+                floor::write(&transaction, floor)?;
+            }
+            transaction.commit()?;
+            Ok(moved)
         })();
-        if let Err(error) = result {
-            self.errors.inc();
-            tracing::warn!(
+        match result {
+            Ok(Some(floor)) => self.in_flight.committed(floor),
+            Ok(None) => {}
+            Err(error) => {
+                self.errors.inc();
+                tracing::warn!(
                 "store {}: cannot write delivery records ({error}); deliveries go on without them",
                 self.path
             );
+                // What the rolled-back batch told `in_flight` did not happen.
+                if let Err(error) = self.in_flight.rescan(&self.connection) {
+                    self.in_flight.distrust();
+                    tracing::warn!(
+                        "store {}: cannot read the deliveries in flight ({error})",
+                        self.path
+                    );
+                }
+            }
         }
         for done in flushed {
             let _ = done.send(());
@@ -248,6 +275,9 @@ impl Writer {
             // and only they can have finished before it.
             let last_old = last_received_before(&self.connection, cutoff)?;
             while delete_oldest(&self.connection, last_old, Some(cutoff))? == PRUNE_CHUNK as usize {
+            }
+            if self.in_flight.overflowed() {
+                self.in_flight.rescan(&self.connection)?;
             }
             while used_bytes(&self.connection)? > self.max_size {
                 if delete_oldest(&self.connection, i64::MAX, None)? == 0 {

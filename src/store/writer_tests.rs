@@ -54,11 +54,9 @@ fn catch_up_alone(starved: Duration) -> CatchUpAlone {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = config(dir.path(), 64);
     let connection = schema::open(&config.path).expect("open");
-    let shared: Shared = Arc::new(Mutex::new(Writer::new(
-        connection,
-        &config,
-        Counter::default(),
-    )));
+    let shared: Shared = Arc::new(Mutex::new(
+        Writer::new(connection, &config, Counter::default()).expect("writer"),
+    ));
     let (writes, taken) = inbox(64, 32, starved);
     let thread = std::thread::spawn(move || catch_up(shared, taken));
     CatchUpAlone {
