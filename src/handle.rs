@@ -5,6 +5,7 @@
 //! only where the bound on in-flight calls says.
 
 pub mod pending_iqs;
+mod status;
 pub mod upload_target;
 
 use std::future::Future;
@@ -12,10 +13,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use minidom::Element;
-use serde::Serialize;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use self::pending_iqs::{AwaitedIq, PendingIqs};
+pub use self::status::{ClassCounts, KindCounts, QueueCounts, RoomCounts, Status, WebhookError};
 use self::upload_target::UploadTarget;
 use crate::config::ComponentConfig;
 use crate::metrics::ComponentMetrics;
@@ -62,67 +63,6 @@ pub enum QueueError {
     Full,
     #[error("the component has stopped")]
     Stopped,
-}
-
-/// One component in `GET /v1/status`.
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub domain: String,
-    pub connected: bool,
-    /// Unix seconds since when connected (or null).
-    pub connected_since: Option<u64>,
-    /// Why it is not connected (or null).
-    pub disconnected_because: Option<String>,
-    pub reconnects: u64,
-    pub in_flight: usize,
-    pub queued_replies: usize,
-    pub dropped_replies: u64,
-    pub last_webhook_error: Option<WebhookError>,
-    pub stanzas_received: KindCounts,
-    pub webhook_requests: ClassCounts,
-    /// Stanza errors not sent because their stanza came from a room.
-    pub stanza_errors_suppressed: u64,
-    pub rooms: RoomCounts,
-    /// Queue mode's messages waiting for the webhook.
-    pub queue: QueueCounts,
-}
-
-#[derive(Debug, Serialize)]
-pub struct QueueCounts {
-    pub queued: i64,
-    pub oldest_queued_age_seconds: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RoomCounts {
-    pub joined: usize,
-    pub total: usize,
-}
-
-#[derive(Debug, Serialize)]
-pub struct WebhookError {
-    pub at: u64,
-    pub message: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct KindCounts {
-    pub message: u64,
-    pub presence: u64,
-    pub iq: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ClassCounts {
-    #[serde(rename = "2xx")]
-    pub ok: u64,
-    #[serde(rename = "3xx")]
-    pub redirect: u64,
-    #[serde(rename = "4xx")]
-    pub client_error: u64,
-    #[serde(rename = "5xx")]
-    pub server_error: u64,
-    pub error: u64,
 }
 
 fn unix(time: SystemTime) -> u64 {

@@ -3,6 +3,7 @@
 //! at most `max_response_size` of the answer. What it returns carries no HTTP types, so the
 //! stanza mapping stays pure.
 
+mod attempt;
 pub mod pool;
 pub mod retry;
 pub mod signature;
@@ -20,13 +21,14 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::Instant;
 
+use self::attempt::Attempt;
 use self::pool::Connections;
 
 use crate::config::{ComponentConfig, RetryPolicy, SigningKey};
 use crate::deadline::{after, Deadline};
 use crate::metrics::ComponentMetrics;
 use crate::stanza::reply::WebhookOutcome;
-use crate::store::{now_ms, AttemptLog};
+use crate::store::AttemptLog;
 
 /// The `User-Agent` of every webhook request.
 pub const USER_AGENT: &str = concat!("component-http/", env!("CARGO_PKG_VERSION"));
@@ -69,13 +71,6 @@ pub struct Delivery {
     pub outcome: WebhookOutcome,
     pub failure: Option<String>,
     pub attempts: u32,
-}
-
-/// One attempt, with what the response said about retrying.
-struct Attempt {
-    outcome: WebhookOutcome,
-    failure: Option<String>,
-    retry_after: Option<Duration>,
 }
 
 impl Webhook {
@@ -185,12 +180,12 @@ impl Webhook {
             let attempt = timer
                 .limit(deadline, self.attempt(id, body.clone()))
                 .await
-                .unwrap_or_else(|| timed_out(self.timeout));
+                .unwrap_or_else(|| Attempt::timed_out(self.timeout));
             let now = Instant::now();
             self.metrics
                 .webhook_attempt(&attempt.outcome, (now - started_attempt).as_secs_f64());
             if let Some(log) = log.as_deref_mut() {
-                log.push(attempt_log(&attempt, now - started_attempt));
+                log.push(attempt.log(now - started_attempt));
             }
             let wait = retry::next_wait(
                 &policy,
@@ -229,7 +224,7 @@ impl Webhook {
         let request = self.request(id, body);
         let (mut open, response) = match self.connections.send(request).await {
             Ok(sent) => sent,
-            Err(error) => return failed(&*error),
+            Err(error) => return Attempt::failed(&*error),
         };
         let attempt = open.drive(self.read(response)).await;
         if matches!(attempt.outcome, WebhookOutcome::Response { .. }) {
@@ -273,7 +268,7 @@ impl Webhook {
             header(RETRY_AFTER).and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
         let length = header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
         if length.is_some_and(|length| length > self.max_response_size as u64) {
-            return too_large(self.max_response_size);
+            return Attempt::too_large(self.max_response_size);
         }
         let mut body = Vec::with_capacity(length.unwrap_or(0) as usize);
         while let Some(frame) = incoming.frame().await {
@@ -283,11 +278,11 @@ impl Webhook {
                         continue; // trailers
                     };
                     if body.len() + chunk.len() > self.max_response_size {
-                        return too_large(self.max_response_size);
+                        return Attempt::too_large(self.max_response_size);
                     }
                     body.extend_from_slice(&chunk);
                 }
-                Err(error) => return failed(&error),
+                Err(error) => return Attempt::failed(&error),
             }
         }
         let failure = (status >= 300).then(|| format!("webhook answered HTTP {}", parts.status));
@@ -300,20 +295,6 @@ impl Webhook {
             failure,
             retry_after,
         }
-    }
-}
-
-/// What the store keeps of one attempt that took `took`.
-fn attempt_log(attempt: &Attempt, took: Duration) -> AttemptLog {
-    let status = match attempt.outcome {
-        WebhookOutcome::Response { status, .. } => Some(status),
-        _ => None,
-    };
-    AttemptLog {
-        at: now_ms() - took.as_millis() as i64,
-        status,
-        duration_ms: took.as_millis() as i64,
-        error: attempt.failure.clone(),
     }
 }
 
@@ -356,47 +337,6 @@ fn unix_seconds() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
-}
-
-fn too_large(limit: usize) -> Attempt {
-    Attempt {
-        outcome: WebhookOutcome::ResponseTooLarge,
-        failure: Some(format!(
-            "webhook response is larger than max_response_size ({limit} bytes)"
-        )),
-        retry_after: None,
-    }
-}
-
-fn timed_out(limit: Duration) -> Attempt {
-    Attempt {
-        outcome: WebhookOutcome::TimedOut,
-        failure: Some(format!(
-            "webhook request failed: no full response within {} s (timeout)",
-            limit.as_secs_f64()
-        )),
-        retry_after: None,
-    }
-}
-
-fn failed(error: &(dyn std::error::Error + 'static)) -> Attempt {
-    Attempt {
-        outcome: WebhookOutcome::ConnectionFailed,
-        failure: Some(format!("webhook request failed: {}", error_chain(error))),
-        retry_after: None,
-    }
-}
-
-/// The error and its causes on one line (hyper's own message hides the cause).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -93,3 +93,7 @@ pub(super) fn check_api(raw: RawApi, base_dir: &Path) -> Result<ApiConfig, Strin
         max_pending_iqs,
     })
 }
+
+#[cfg(test)]
+#[path = "api_section_tests.rs"]
+mod tests;
