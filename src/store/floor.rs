@@ -25,8 +25,6 @@ pub(super) struct InFlight {
 impl InFlight {
     /// Reads what the file has in flight from its floor on (at most `max` followed).
     pub(super) fn load(connection: &Connection, max: usize) -> rusqlite::Result<InFlight> {
-        let written: i64 =
-            connection.query_row("SELECT seq FROM in_flight_floor", [], |r| r.get(0))?;
         let next: i64 = connection.query_row(
             "SELECT coalesce(max(seq), 0) + 1 FROM deliveries",
             [],
@@ -37,8 +35,8 @@ impl InFlight {
             seqs: BTreeSet::new(),
             max: max.max(1),
             unfollowed: None,
-            next: next.max(written),
-            written,
+            next,
+            written: 0,
         };
         in_flight.rescan(connection)?;
         Ok(in_flight)
@@ -50,9 +48,9 @@ impl InFlight {
         self.ids.clear();
         self.seqs.clear();
         self.unfollowed = None;
-        let floor: i64 =
-            connection.query_row("SELECT seq FROM in_flight_floor", [], |r| r.get(0))?;
+        let floor = read(connection)?;
         self.written = floor;
+        self.next = self.next.max(floor);
         let mut statement = connection.prepare(
             "SELECT seq, id FROM deliveries WHERE seq >= ?1 AND status = 'in_flight' \
              ORDER BY seq LIMIT ?2",
@@ -117,6 +115,11 @@ impl InFlight {
     }
 }
 
+/// The floor as the file has it.
+pub(super) fn read(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.query_row("SELECT seq FROM in_flight_floor", [], |r| r.get(0))
+}
+
 /// Writes the floor in the commit's transaction.
 pub(super) fn write(transaction: &rusqlite::Transaction, floor: i64) -> rusqlite::Result<()> {
     transaction
@@ -127,4 +130,4 @@ pub(super) fn write(transaction: &rusqlite::Transaction, floor: i64) -> rusqlite
 
 #[cfg(test)]
 #[path = "floor_tests.rs"]
-mod tests;
+pub(super) mod tests;

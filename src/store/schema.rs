@@ -120,22 +120,19 @@ pub(super) fn open(path: &Path) -> Result<Connection, String> {
                 ))
                 .map_err(|e| format!("cannot make the tables: {e}"))?;
         }
-        (1, _) => {
+        (1 | 2, _) => {
             check(&connection)?;
+            // Version 1 first moves its bodies out, as version 2 did.
+            let bodies = match version {
+                1 => format!("{REQUESTS} {FROM_VERSION_1}"),
+                _ => String::new(),
+            };
             connection
                 .execute_batch(&format!(
-                    "BEGIN; {REQUESTS} {FROM_VERSION_1} {FLOOR} {FROM_VERSION_2} \
-                     PRAGMA user_version = {VERSION}; COMMIT;"
+                    "BEGIN; {bodies} {FLOOR} {FROM_VERSION_2} PRAGMA user_version = {VERSION}; \
+                     COMMIT;"
                 ))
-                .map_err(|e| format!("cannot move it from version 1 to {VERSION}: {e}"))?;
-        }
-        (2, _) => {
-            check(&connection)?;
-            connection
-                .execute_batch(&format!(
-                    "BEGIN; {FLOOR} {FROM_VERSION_2} PRAGMA user_version = {VERSION}; COMMIT;"
-                ))
-                .map_err(|e| format!("cannot move it from version 2 to {VERSION}: {e}"))?;
+                .map_err(|e| format!("cannot move it from version {version} to {VERSION}: {e}"))?;
         }
         (VERSION, _) => check(&connection)?,
         (0, _) => return Err("this database holds other tables: not a delivery log".into()),

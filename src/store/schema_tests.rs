@@ -4,15 +4,9 @@
 
 use prometheus_client::metrics::counter::Counter;
 
+use crate::store::floor::tests::floor;
 use crate::store::tests::{config, delivered, received};
 use crate::store::{Status, Store};
-
-/// The in-flight floor as the file has it.
-fn floor(store: &Store) -> i64 {
-    store
-        .read(|c| c.query_row("SELECT seq FROM in_flight_floor", [], |r| r.get(0)))
-        .expect("floor")
-}
 
 /// The names of the file's indexes on `deliveries`, made by a schema (not by UNIQUE).
 fn indexes(store: &Store) -> Vec<String> {

@@ -247,9 +247,9 @@ impl Writer {
             Err(error) => {
                 self.errors.inc();
                 tracing::warn!(
-                "store {}: cannot write delivery records ({error}); deliveries go on without them",
-                self.path
-            );
+                    "store {}: cannot write delivery records ({error}); deliveries go on without them",
+                    self.path
+                );
                 // What the rolled-back batch told `in_flight` did not happen.
                 if let Err(error) = self.in_flight.rescan(&self.connection) {
                     self.in_flight.distrust();
