@@ -1,6 +1,7 @@
 //! The writer's two threads on a real file: the background writer runs under `SCHED_IDLE`
 //! and the catch-up writer at normal priority, and a backlog, or a write left waiting, is
-//! committed by the catch-up writer alone when the background one never gets to run.
+//! committed by the catch-up writer alone when the background one never gets to run; a
+//! commit the file refuses (it is full) costs that batch alone.
 
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,15 @@ fn received(n: usize) -> Op {
         request: bytes::Bytes::from_static(b"{}"),
         received_at: now_ms(),
     }))
+}
+
+fn finished(n: usize) -> Op {
+    let finished = Finished {
+        status: crate::store::Status::Delivered,
+        sent: "<message/>".into(),
+        error: None,
+    };
+    Op::Finished(format!("msg_{n}").into(), vec![], Box::new(finished), None)
 }
 
 fn rows(path: &std::path::Path) -> i64 {
@@ -169,4 +179,56 @@ fn the_background_writer_runs_under_sched_idle_and_the_catch_up_writer_does_not(
         "store-catch-up policies: {catch_up:?}"
     );
     drop(writes);
+}
+
+#[test]
+fn a_commit_refused_by_a_full_file_is_counted_and_loses_no_delivery_in_flight() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), 64);
+    let errors = Counter::default();
+    let connection = schema::open(&config.path).expect("open");
+    let mut writer = Writer::new(connection, &config, errors.clone()).expect("writer");
+    writer.commit(vec![received(0), received(1)]);
+    let in_flight = |writer: &Writer| -> Vec<String> {
+        let rows = super::super::query::unfinished(&writer.connection, "bot.example");
+        rows.expect("read").into_iter().map(|(r, _)| r.id).collect()
+    };
+    assert_eq!(in_flight(&writer), ["msg_0", "msg_1"]);
+
+    // The file may grow no more: SQLite answers the next commit as it would a full disk.
+    let pages: i64 = writer
+        .connection
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .expect("page count");
+    writer
+        .connection
+        .pragma_update(None, "max_page_count", pages)
+        .expect("limit");
+    let mut batch = vec![finished(0)];
+    for n in 2..40 {
+        let Op::Received(mut r) = received(n) else {
+            unreachable!()
+        };
+        r.request = bytes::Bytes::from(vec![b'x'; 16 * 1024]);
+        batch.push(Op::Received(r));
+    }
+    writer.commit(batch);
+    assert_eq!(errors.get(), 1, "the refused commit is counted");
+    assert_eq!(
+        rows(&config.path),
+        2,
+        "none of the refused batch is in the file"
+    );
+
+    // The disk has room again: the writer goes on, and msg_0, whose outcome was refused,
+    // is still found in flight (the writer followed it again, not what the batch said).
+    writer
+        .connection
+        .pragma_update(None, "max_page_count", 1_000_000)
+        .expect("lift the limit");
+    writer.commit(vec![finished(1), received(40)]);
+    assert_eq!(errors.get(), 1, "this commit went through");
+    assert_eq!(in_flight(&writer), ["msg_0", "msg_40"]);
+    writer.commit(vec![finished(40)]);
+    assert_eq!(in_flight(&writer), ["msg_0"]);
 }
