@@ -8,19 +8,20 @@
 //! /proc (process_tree.rs), and exactly those processes are signalled and waited for.
 //! Distribution listens on a free port of its own (`ERL_DIST_PORT`), so no epmd is started,
 //! and the Erlang cookie is set per test, so the ejabberd user's `~/.erlang.cookie` is never
-//! touched (node_config.rs). Starting, waiting and stopping as Prosody does: server_process.rs.
+//! touched (node_config.rs). Starting, waiting and stopping as Prosody does: server_process.rs;
+//! its users registered, and again after a restart that lost them: users.rs.
 
 mod node_config;
+mod users;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::c2s_probe::{logs_in, offers_sasl};
+use super::c2s_probe::offers_sasl;
 use super::process_tree::{descendants, signal, wait_gone, Proc};
 use super::server_process::{
     find_in_path, free_port, running_as_root, start_on_free_ports, Readiness, ServerProcess,
@@ -250,74 +251,6 @@ impl Ejabberd {
     /// `ejabberdctl` with this server's config, spool and logs.
     fn ctl(&self) -> Command {
         ctl(&self.ejabberdctl, self.dir())
-    }
-
-    /// Registers every user, all at once (each `ejabberdctl register` is an Erlang VM);
-    /// with `again`, a user already there is not a failure.
-    fn register(&mut self, again: bool) {
-        let runs: Vec<_> = self
-            .users
-            .iter()
-            .map(|(user, password)| {
-                let child = self
-                    .ctl()
-                    .args(["register", user, HOST, password])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .expect("run ejabberdctl register");
-                (user, child)
-            })
-            .collect();
-        let mut failures = String::new();
-        for (user, child) in runs {
-            let out: Output = child.wait_with_output().expect("wait for ejabberdctl");
-            let said = [&out.stdout, &out.stderr].map(|bytes| String::from_utf8_lossy(bytes));
-            let already_there = again && said.iter().any(|s| s.contains("already registered"));
-            if !(out.status.success() || already_there) {
-                failures.push_str(&format!(
-                    "ejabberdctl register {user} {HOST} failed ({}):\n{}{}\n",
-                    out.status, said[0], said[1]
-                ));
-            }
-        }
-        if !failures.is_empty() {
-            let tail = self.log_tail();
-            self.kill9();
-            panic!("{failures}{tail}");
-        }
-    }
-
-    /// After a kill -9, ejabberd may come back without the users registered last (Mnesia
-    /// had not written them to disk: "Invalid username or password" from then on). Waits
-    /// until every user logs in, registering them all again once if one is refused.
-    fn ensure_users(&mut self) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut registered_again = false;
-        loop {
-            let answers: Vec<Option<bool>> = self
-                .users
-                .iter()
-                .map(|(user, password)| logs_in(self.c2s_port, HOST, user, password))
-                .collect();
-            if answers.iter().all(|answer| *answer == Some(true)) {
-                return;
-            }
-            if answers.contains(&Some(false)) && !registered_again {
-                self.register(true);
-                eprintln!(
-                    "[ejabberd] {} lost users in the restart: registered them again",
-                    self.node
-                );
-                registered_again = true;
-            }
-            if Instant::now() > deadline {
-                let tail = self.log_tail();
-                self.kill9();
-                panic!("ejabberd restarted but its users cannot log in ({answers:?}):\n{tail}");
-            }
-            sleep(Duration::from_millis(50));
-        }
     }
 
     /// Starts `ejabberdctl foreground` and waits for the "Start accepting TCP connections"
