@@ -1,10 +1,12 @@
 //! The delivery log (issue 19) against real Prosody, real clients and the real SQLite file,
 //! with component-http as its own process (killed with SIGKILL, stopped with SIGTERM):
 //! nothing in flight is lost when the daemon is killed (here), queue mode through a long
-//! webhook outage and a restart (`queue.rs`), and replays (`replay.rs`).
+//! webhook outage and a restart (`queue.rs`), replays (`replay.rs`), and a file written by
+//! an earlier build moved at start (`upgrade.rs`).
 
 mod queue;
 mod replay;
+mod upgrade;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
