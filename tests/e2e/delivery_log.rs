@@ -1,11 +1,13 @@
 //! The delivery log (issue 19) against real Prosody, real clients and the real SQLite file,
 //! with component-http as its own process (killed with SIGKILL, stopped with SIGTERM):
 //! nothing in flight is lost when the daemon is killed (here), queue mode through a long
-//! webhook outage and a restart (`queue.rs`), replays (`replay.rs`), and a file written by
-//! an earlier build moved at start (`upgrade.rs`).
+//! webhook outage and a restart (`queue.rs`), replays (`replay.rs`), a file written by an
+//! earlier build moved at start (`upgrade.rs`), and what a start left unfinished made again
+//! only once the server can take the replies (`server_late.rs`).
 
 mod queue;
 mod replay;
+mod server_late;
 mod upgrade;
 
 use std::collections::{HashMap, HashSet};

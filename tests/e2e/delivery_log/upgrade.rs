@@ -33,21 +33,20 @@ PRAGMA user_version = 1;
 
 const ID: &str = "msg_left_by_version_1";
 
-/// A version 1 file with one delivery finished and one in flight, from `u0@localhost`.
-fn version_1_file(path: &Path) {
-    let connection = rusqlite::Connection::open(path).expect("sqlite");
+/// A version 1 file holding `rows` (id, body, status), each a chat message from
+/// `u0@localhost` to the component; a version 1 file is what any later build reads.
+pub(super) fn version_1_file(path: &Path, rows: &[(String, String, &str)]) {
+    let mut connection = rusqlite::Connection::open(path).expect("sqlite");
     connection
         .execute_batch(VERSION_1)
         .expect("version 1's tables");
-    for (id, body, status) in [
-        ("msg_finished_by_version_1", "answered", "delivered"),
-        (ID, "left in flight", "in_flight"),
-    ] {
+    let transaction = connection.transaction().expect("transaction");
+    for (id, body, status) in rows {
         let request = json!({
             "kind": "message", "type": "chat", "id": format!("s-{id}"),
             "from": "u0@localhost/old", "to": DOMAIN, "body": body,
         });
-        connection
+        transaction
             .execute(
                 "INSERT INTO deliveries (id, component, sender, recipient, kind, stanza_type, \
                  stanza_id, from_room, receipt, party, request, received_at, status) \
@@ -63,6 +62,7 @@ fn version_1_file(path: &Path) {
             )
             .expect("a delivery");
     }
+    transaction.commit().expect("commit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +70,12 @@ async fn a_version_1_file_is_moved_at_start_and_its_delivery_in_flight_made_agai
     let server = prosody_with_senders(1);
     let webhook = WebhookServer::start(echo_after(Duration::ZERO)).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    version_1_file(&dir.path().join("deliveries.db"));
+    let rows = [
+        ("msg_finished_by_version_1", "answered", "delivered"),
+        (ID, "left in flight", "in_flight"),
+    ]
+    .map(|(id, body, status)| (id.to_string(), body.to_string(), status));
+    version_1_file(&dir.path().join("deliveries.db"), &rows);
     let api_port = free_port();
     let config = store_config(&server, &webhook.url, dir.path(), api_port, "");
     let mut clients = senders(&server, 1).await;
