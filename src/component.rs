@@ -83,8 +83,6 @@ impl Component {
         let webhook = Webhook::new(&config, handle.metrics().clone())?;
         let (dispatcher, _background) =
             Dispatcher::new(&config, webhook, Arc::clone(&handle), store, replays);
-        // What the last run left unfinished goes first (its answers wait in the outbox).
-        dispatcher.redeliver_unfinished().await;
         let context = SessionContext {
             domain,
             keepalive: config.keepalive,
@@ -95,6 +93,8 @@ impl Component {
         let server = format!("{}:{}", config.server_host, config.server_port);
         let mut delay = config.reconnect_delay;
         let mut connections = 0u64;
+        // Whether what the last run left unfinished was handed to the dispatcher.
+        let mut redelivered = false;
         // Stanzas whose write failed when a connection broke: first out on the next one.
         let mut unsent = Vec::new();
         loop {
@@ -116,6 +116,13 @@ impl Component {
                     // Join the rooms again at once: while the component was away, the server
                     // bounced their traffic, and a room drops an occupant for that.
                     unsent.extend(handle.room_joins());
+                    // What the last run left unfinished goes first, before the first stanza
+                    // is read, and only now: made while no stream could take the answers, more
+                    // of them than `max_queued_replies` would have been dropped.
+                    if !redelivered {
+                        redelivered = true;
+                        dispatcher.redeliver_unfinished().await;
+                    }
                     delay = config.reconnect_delay;
                     // The upload service (XEP-0363) is found again on each connection; its
                     // iqs go through the outbox and their answers through the session.

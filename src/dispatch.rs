@@ -129,8 +129,9 @@ impl Dispatcher {
 
     /// Delivers again what the store holds without an outcome for this component (the
     /// daemon stopped mid-call, or before the first attempt, or while it was queued), in the
-    /// order received: called once at start, before the first stanza is read, so that each
-    /// conversation's old messages go before its new ones.
+    /// order received: called once, after the first handshake (so that the answers have a
+    /// stream to go to) and before the first stanza is read (so that each conversation's old
+    /// messages go before its new ones).
     pub async fn redeliver_unfinished(&self) {
         let Some(store) = self.inner.store.clone() else {
             return;
