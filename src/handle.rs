@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use minidom::Element;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use self::pending_iqs::{AwaitedIq, PendingIqs};
 pub use self::status::{ClassCounts, KindCounts, QueueCounts, RoomCounts, Status, WebhookError};
@@ -42,6 +42,8 @@ pub struct ComponentHandle {
     max_outgoing_size: usize,
     max_queued_replies: usize,
     live: Mutex<Live>,
+    /// Whether a stream to the server is up, for the tasks whose answers need one.
+    connected: watch::Sender<bool>,
     pending_iqs: PendingIqs,
     rooms: Rooms,
     uploads: UploadTarget,
@@ -93,6 +95,7 @@ impl ComponentHandle {
                 disconnected_because: Some("not connected yet".into()),
                 ..Live::default()
             }),
+            connected: watch::Sender::new(false),
             pending_iqs: PendingIqs::default(),
             rooms: Rooms::new(config),
             uploads: UploadTarget::new(config),
@@ -181,6 +184,16 @@ impl ComponentHandle {
         live.connected_since = Some(SystemTime::now());
         live.disconnected_because = None;
         self.metrics.connected.set(1);
+        self.connected.send_replace(true);
+    }
+
+    /// Returns once a stream to the server is up (at once when one is): what is delivered
+    /// after it has a stream for its answers, where made while there is none, more answers
+    /// than `max_queued_replies` would be dropped.
+    pub async fn connected(&self) {
+        let mut connected = self.connected.subscribe();
+        // The sender lives as long as `self`: the wait ends only when connected.
+        let _ = connected.wait_for(|up| *up).await;
     }
 
     pub fn set_disconnected(&self, because: String) {
@@ -188,6 +201,7 @@ impl ComponentHandle {
         live.connected_since = None;
         live.disconnected_because = Some(because);
         self.metrics.connected.set(0);
+        self.connected.send_replace(false);
         self.rooms.disconnected();
     }
 

@@ -5,7 +5,9 @@
 //! each conversation's messages in order, up to `max_connections` conversations at a time.
 //! A message older than `queue_max_age` gets the error of its last outcome; past
 //! `max_queued` a message gets its error at once. The queue is in memory; the store's
-//! `queued` records bring it back after a restart. The line itself is `outage_queue.rs`.
+//! `queued` records bring it back after a restart. Neither the probe nor the drain runs while
+//! the component has no stream to the server: their answers would pile up in the outbox and
+//! those past `max_queued_replies` be dropped. The line itself is `outage_queue.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -87,6 +89,8 @@ impl Inner {
                 continue;
             }
             tokio::time::sleep(interval).await;
+            // No probe, and so no drain, while no stream could take the answers.
+            self.handle.connected().await;
             self.expire(queue).await;
             let oldest = queue.state().waiting.front().map(Parked::copy);
             let Some(oldest) = oldest else {
@@ -198,6 +202,8 @@ impl Inner {
     async fn deliver_chain(&self, mut chain: VecDeque<Parked>) -> Vec<Parked> {
         let mut timer = Deadline::new();
         while let Some(mut parked) = chain.pop_front() {
+            // A stream lost mid-drain: the rest waits for the next one.
+            self.handle.connected().await;
             let mut log = Vec::new();
             let delivery = self
                 .webhook

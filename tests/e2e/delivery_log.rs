@@ -2,10 +2,12 @@
 //! with component-http as its own process (killed with SIGKILL, stopped with SIGTERM):
 //! nothing in flight is lost when the daemon is killed (here), queue mode through a long
 //! webhook outage and a restart (`queue.rs`), replays (`replay.rs`), a file written by an
-//! earlier build moved at start (`upgrade.rs`), and what a start left unfinished made again
-//! only once the server can take the replies (`server_late.rs`).
+//! earlier build moved at start (`upgrade.rs`), and what a start left unfinished, or a
+//! queue, made only once the server can take the replies (`server_late.rs`,
+//! `queue_server_away.rs`, through a `Relay` the test opens and closes).
 
 mod queue;
+mod queue_server_away;
 mod replay;
 mod server_late;
 mod upgrade;
@@ -73,6 +75,59 @@ impl DaemonProcess {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A loopback relay to a server's port, opened and closed by the test: closed, it drops
+/// every connection through it, as a lost network would, and refuses new ones.
+pub struct Relay {
+    pub port: u16,
+    to: u16,
+    accepting: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    pub fn new(to: u16) -> Relay {
+        Relay {
+            port: free_port(),
+            to,
+            accepting: None,
+        }
+    }
+
+    /// Forwards every connection to `port` to the server's port, from now on.
+    pub async fn open(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind the relay");
+        let to = self.to;
+        self.accepting = Some(tokio::spawn(async move {
+            // Dropped with this task, the set aborts every connection's task.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", to)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    pub fn close(&mut self) {
+        if let Some(accepting) = self.accepting.take() {
+            accepting.abort();
+        }
+    }
+
+    /// `config` (from `store_config`) with the component reaching the server through here.
+    pub fn config(&self, server: &XmppServer, config: &str) -> String {
+        config.replace(
+            &format!("port = {}\n", server.component_port()),
+            &format!("port = {}\n", self.port),
+        )
     }
 }
 

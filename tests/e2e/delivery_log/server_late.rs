@@ -7,33 +7,15 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
-
 use super::upgrade::version_1_file;
 use super::{
-    bodies_received, echo_after, prosody_with_senders, senders, store_config, DaemonProcess,
+    bodies_received, echo_after, prosody_with_senders, senders, store_config, DaemonProcess, Relay,
 };
 use crate::support::server_process::free_port;
 use crate::webhook_server::WebhookServer;
 
 /// Unfinished deliveries in the file: more than the outbox holds.
 const UNFINISHED: usize = 1500;
-
-/// Forwards every connection to `listen` to `to`, from now on.
-async fn open_relay(listen: u16, to: u16) {
-    let listener = TcpListener::bind(("127.0.0.1", listen))
-        .await
-        .expect("bind the relay");
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", to)).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfinished_deliveries_past_the_outbox_bound_all_get_replies_when_the_server_comes_late() {
@@ -46,11 +28,11 @@ async fn unfinished_deliveries_past_the_outbox_bound_all_get_replies_when_the_se
     version_1_file(&dir.path().join("deliveries.db"), &rows);
     let mut clients = senders(&server, 1).await;
 
-    let relay = free_port();
+    let mut relay = Relay::new(server.component_port());
     let keys = "reconnect_delay = 0.2\nreconnect_max_delay = 0.5\n";
-    let config = store_config(&server, &webhook.url, dir.path(), free_port(), keys).replace(
-        &format!("port = {}\n", server.component_port()),
-        &format!("port = {relay}\n"),
+    let config = relay.config(
+        &server,
+        &store_config(&server, &webhook.url, dir.path(), free_port(), keys),
     );
     let daemon = DaemonProcess::start(dir.path(), &config);
     // Long enough for a daemon that delivered at once to fill the outbox and more.
@@ -59,7 +41,7 @@ async fn unfinished_deliveries_past_the_outbox_bound_all_get_replies_when_the_se
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let before_connected = webhook.requests().len();
-    open_relay(relay, server.component_port()).await;
+    relay.open().await;
 
     let bodies = bodies_received(&mut clients[0], UNFINISHED, Duration::from_secs(120)).await;
     let log = daemon.log_text();
