@@ -187,9 +187,9 @@ impl ComponentHandle {
         self.connected.send_replace(true);
     }
 
-    /// Returns once a stream to the server is up (at once when one is): what is delivered
-    /// after it has a stream for its answers, where made while there is none, more answers
-    /// than `max_queued_replies` would be dropped.
+    /// Returns once a stream to the server is up (at once when one is). What is delivered
+    /// after it has a stream for its answers; made while there is none, the answers past
+    /// `max_queued_replies` would be dropped.
     pub async fn connected(&self) {
         let mut connected = self.connected.subscribe();
         // The sender lives as long as `self`: the wait ends only when connected.
