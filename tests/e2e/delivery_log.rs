@@ -185,6 +185,20 @@ pub async fn senders(server: &XmppServer, n: usize) -> Vec<XmppClient> {
     clients
 }
 
+/// Sends `each` chat messages from every client to the component, the k-th of client i
+/// with the body `u{i}-{k}`.
+pub async fn send_numbered(clients: &mut [XmppClient], each: usize) {
+    for (i, client) in clients.iter_mut().enumerate() {
+        for k in 0..each {
+            client
+                .send(&format!(
+                    "<message type='chat' to='{DOMAIN}' id='m{k}'><body>u{i}-{k}</body></message>"
+                ))
+                .await;
+        }
+    }
+}
+
 /// Prosody with the component and the accounts `u0`… `u{n-1}` (password `pw`).
 pub fn prosody_with_senders(n: usize) -> XmppServer {
     let names: Vec<String> = (0..n).map(|i| format!("u{i}")).collect();
@@ -252,15 +266,7 @@ async fn nothing_in_flight_is_lost_when_the_daemon_is_killed() {
     let daemon = DaemonProcess::start(dir.path(), &config);
     let mut clients = senders(&server, SENDERS).await;
     wait_component_online(&mut clients[0]).await;
-    for (i, client) in clients.iter_mut().enumerate() {
-        for k in 0..EACH {
-            client
-                .send(&format!(
-                    "<message type='chat' to='{DOMAIN}' id='m{k}'><body>u{i}-{k}</body></message>"
-                ))
-                .await;
-        }
-    }
+    send_numbered(&mut clients, EACH).await;
     eventually(
         Duration::from_secs(30),
         "all 500 written to the store",

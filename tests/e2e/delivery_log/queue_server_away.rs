@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{
-    api, bodies_received, echo_after, eventually, prosody_with_senders, senders, store_config,
-    DaemonProcess, Relay,
+    api, bodies_received, echo_after, eventually, prosody_with_senders, send_numbered, senders,
+    store_config, DaemonProcess, Relay,
 };
-use crate::fixture::{wait_component_online, DOMAIN};
+use crate::fixture::wait_component_online;
 use crate::support::client::XmppClient;
 use crate::support::server_process::free_port;
 use crate::webhook_server::WebhookServer;
@@ -51,15 +51,7 @@ async fn the_queue_drains_only_once_the_server_is_back_when_the_webhook_comes_ba
     // Pinged from a session of its own: the senders' sessions read only their replies.
     let mut probe = XmppClient::connect("u0@localhost", "pw", server.c2s_port()).await;
     wait_component_online(&mut probe).await;
-    for (i, client) in clients.iter_mut().enumerate() {
-        for k in 0..EACH {
-            client
-                .send(&format!(
-                    "<message type='chat' to='{DOMAIN}' id='m{k}'><body>u{i}-{k}</body></message>"
-                ))
-                .await;
-        }
-    }
+    send_numbered(&mut clients, EACH).await;
     eventually(Duration::from_secs(60), "all 1,200 queued", || async {
         status(&base).await["queue"]["queued"] == SENDERS * EACH
     })
